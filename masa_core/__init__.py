@@ -1,0 +1,1 @@
+"""MASA open-world multi-object tracking: the ROS-free core library."""
