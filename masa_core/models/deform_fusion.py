@@ -1,0 +1,93 @@
+"""MASA's deformable fusion: each pyramid level gathers the level below, itself and the level above
+through modulated deformable convolutions (DCNv2), with offsets and masks predicted from the level
+itself, and averages them (the paper's F(p) = 1/L Σ_j Σ_k w_k F^j(p + p_k + Δp_k^j) Δm_k^j).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import deform_conv2d
+
+
+class ModulatedDeformConv(nn.Module):
+    """3×3 modulated deformable convolution (weights only; offsets and masks come from outside)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, bias: bool = False) -> None:
+        super().__init__()
+        self.stride = stride
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
+        """x (B, C, H, W); offset (B, 18, H', W') as (dy, dx) pairs; mask (B, 9, H', W') in [0, 1]."""
+        return deform_conv2d(
+            x, offset, self.weight, self.bias, stride=self.stride, padding=1, mask=mask.to(x.dtype)
+        )
+
+
+class NormedDeformConv(nn.Module):
+    """Modulated deformable conv followed by GroupNorm(16) (DyHead's ``DyDCNv2``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = ModulatedDeformConv(in_channels, out_channels, stride=stride)
+        self.norm = nn.GroupNorm(16, out_channels)
+
+    def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
+        return self.norm(self.conv(x, offset, mask))
+
+
+class DeformFusionBlock(nn.Module):
+    """One fusion step over all levels; levels are ordered fine (stride 4) to coarse."""
+
+    offset_dim = 2 * 3 * 3 * 3  # (dy, dx) × 3×3 kernel × 3 source levels
+    mask_dim = 3 * 3 * 3
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.spatial_conv_offset = nn.Conv2d(in_channels, self.offset_dim + self.mask_dim, 3, padding=1)
+        self.spatial_conv_high = NormedDeformConv(in_channels, out_channels)
+        self.spatial_conv_mid = NormedDeformConv(in_channels, out_channels)
+        self.spatial_conv_low = NormedDeformConv(in_channels, out_channels, stride=2)
+        # Zero offsets and half-open masks at the start: fusion begins as a plain 3×3 conv average.
+        nn.init.zeros_(self.spatial_conv_offset.weight)
+        nn.init.zeros_(self.spatial_conv_offset.bias)
+
+    def forward(self, levels: list[Tensor]) -> list[Tensor]:
+        outs = []
+        for i, x in enumerate(levels):
+            om = self.spatial_conv_offset(x)
+            offsets = om[:, : self.offset_dim].chunk(3, dim=1)
+            masks = om[:, self.offset_dim :].sigmoid().chunk(3, dim=1)
+            total = self.spatial_conv_mid(x, offsets[0], masks[0])
+            n = 1
+            if i > 0:  # the finer level below, sampled with stride 2 onto this grid
+                total = total + self.spatial_conv_low(levels[i - 1], offsets[1], masks[1])
+                n += 1
+            if i < len(levels) - 1:  # the coarser level above, upsampled onto this grid first
+                up = F.interpolate(levels[i + 1], size=x.shape[-2:], mode="bilinear", align_corners=True)
+                total = total + self.spatial_conv_high(up, offsets[2], masks[2])
+                n += 1
+            outs.append(total / n)
+        return outs
+
+
+class DeformFusion(nn.Module):
+    """``num_blocks`` fusion blocks applied in sequence to a feature pyramid."""
+
+    def __init__(self, in_channels: int = 256, out_channels: int = 256, num_blocks: int = 3) -> None:
+        super().__init__()
+        self.dyhead_blocks = nn.ModuleList(
+            DeformFusionBlock(in_channels if i == 0 else out_channels, out_channels)
+            for i in range(num_blocks)
+        )
+
+    def forward(self, levels: list[Tensor]) -> list[Tensor]:
+        for block in self.dyhead_blocks:
+            levels = block(levels)
+        return levels

@@ -1,0 +1,90 @@
+"""The MASA model: a frozen backbone under the MASA adapter, from an RGB frame and boxes to
+instance embeddings.
+
+    frame ─▶ preprocess (resize longest side to S, normalise, pad to S×S)
+          ─▶ backbone (frozen) ─▶ adapter: pyramid (SimpleFPN) ─▶ deformable fusion
+          ─▶ RoIAlign(boxes) ─▶ track head ─▶ (N, 256) embeddings
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from masa_core.models.deform_fusion import DeformFusion
+from masa_core.models.embed_head import QuasiDenseEmbedHead
+from masa_core.models.roi_extractor import MultiLevelRoIAlign
+from masa_core.models.simple_fpn import SimpleFPN
+
+# SAM's pixel statistics (RGB, 0..255); MobileSAM and SAM share them.
+PIXEL_MEAN = (123.675, 116.28, 103.53)
+PIXEL_STD = (58.395, 57.12, 57.375)
+
+
+class MasaAdapter(nn.Module):
+    """The trainable part: pyramid + deformable fusion + RoIAlign + track head."""
+
+    def __init__(self, in_channels: list[int], channels: int = 256, fusion_blocks: int = 3) -> None:
+        super().__init__()
+        self.neck = SimpleFPN(in_channels, channels, num_outs=5, use_residual=True)
+        self.fusion = DeformFusion(channels, channels, num_blocks=fusion_blocks)
+        self.roi_extractor = MultiLevelRoIAlign(strides=(4, 8, 16, 32), output_size=7)
+        self.embed_head = QuasiDenseEmbedHead(in_channels=channels)
+
+    def forward(self, taps: list[Tensor]) -> list[Tensor]:
+        """Backbone maps → fused pyramid, five (B, 256, S/s, S/s) maps for s = 4 … 64."""
+        return self.fusion(self.neck(taps))
+
+    def embed(self, pyramid: list[Tensor], boxes: Tensor) -> Tensor:
+        """(N, 4) boxes in model-input pixels → (N, 256) embeddings."""
+        return self.embed_head(self.roi_extractor(pyramid, boxes))
+
+
+class MasaModel(nn.Module):
+    """Frozen ``backbone`` + :class:`MasaAdapter`; ``variant`` names the pairing."""
+
+    def __init__(self, variant: str, backbone: nn.Module, adapter: MasaAdapter, input_size: int) -> None:
+        super().__init__()
+        self.variant = variant
+        self.backbone = backbone
+        self.adapter = adapter
+        self.input_size = input_size
+        self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.adapter.parameters()).dtype
+
+    def preprocess(self, frame: np.ndarray) -> tuple[Tensor, float]:
+        """(H, W, 3) uint8 RGB → ((1, 3, S, S) normalised tensor, scale from frame to model pixels)."""
+        h, w = frame.shape[:2]
+        scale = self.input_size / max(h, w)
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        x = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device).permute(2, 0, 1)[None].float()
+        x = (x - self.pixel_mean) / self.pixel_std
+        padded = x.new_zeros(1, 3, self.input_size, self.input_size)
+        padded[:, :, :nh, :nw] = x
+        return padded.to(self.dtype), scale
+
+    @torch.inference_mode()
+    def features(self, image: Tensor) -> list[Tensor]:
+        """Normalised (1, 3, S, S) image → fused pyramid."""
+        return self.adapter(self.backbone(image))
+
+    @torch.inference_mode()
+    def embed(self, pyramid: list[Tensor], boxes: Tensor) -> Tensor:
+        """(N, 4) boxes in model-input pixels → (N, 256) float32 embeddings."""
+        return self.adapter.embed(pyramid, boxes.to(self.device, self.dtype)).float()
+
+    def forward(self, frame: np.ndarray, boxes: np.ndarray) -> Tensor:
+        """One RGB frame and (N, 4) boxes in its pixels → (N, 256) embeddings."""
+        image, scale = self.preprocess(frame)
+        return self.embed(self.features(image), torch.as_tensor(boxes, dtype=torch.float32) * scale)

@@ -1,0 +1,295 @@
+"""MASA tracker: appearance-embedding association with a momentum-updated track memory.
+
+Behaviour follows the official ``MasaTaoTracker`` (siyuanliii/masa,
+``masa/models/tracker/masa_tao_tracker.py``); see ``docs/tracker.md`` for details and deviations.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from masa_core.tracking.matching import (
+    MATCH_METRICS,
+    distance_gate,
+    greedy_assign,
+    match_similarity,
+    suppress_distractors,
+)
+
+_UNIT_FIELDS: tuple[str, ...] = (
+    "init_score_thr",
+    "obj_score_thr",
+    "match_score_thr",
+    "memo_momentum",
+    "distractor_nms_thr",
+    "distractor_score_thr",
+)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracker parameters; defaults are the official ``MasaTaoTracker`` constructor defaults."""
+
+    init_score_thr: float = 0.8
+    obj_score_thr: float = 0.5
+    match_score_thr: float = 0.5
+    memo_tracklet_frames: int = 10
+    memo_momentum: float = 0.8
+    distractor_nms_thr: float = 0.3
+    distractor_score_thr: float = 0.5
+    match_metric: str = "bisoftmax"
+    max_distance: float = -1.0
+    fps: int = 1
+    with_cats: bool = True
+
+    @classmethod
+    def plug_and_play(cls) -> TrackerConfig:
+        """Tracker settings of the official plug-and-play / inference configs (R50, GDINO, SAM demos)."""
+        return cls(
+            init_score_thr=0.1,
+            obj_score_thr=0.01,
+            match_score_thr=0.5,
+            memo_tracklet_frames=10,
+            memo_momentum=0.8,
+            with_cats=False,
+            max_distance=100.0,
+            fps=30,
+        )
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first invalid field, its value and what is allowed."""
+        for name in _UNIT_FIELDS:
+            value = getattr(self, name)
+            if not _is_real(value) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"tracker.{name} = {value!r}: must be a number in [0, 1]")
+        frames = self.memo_tracklet_frames
+        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 0:
+            raise ValueError(f"tracker.memo_tracklet_frames = {frames!r}: must be an integer >= 0")
+        if self.match_metric not in MATCH_METRICS:
+            raise ValueError(
+                f"tracker.match_metric = {self.match_metric!r}: must be one of {list(MATCH_METRICS)}"
+            )
+        dist = self.max_distance
+        if not _is_real(dist) or not (dist == -1 or 0 < dist < float("inf")):
+            raise ValueError(f"tracker.max_distance = {dist!r}: must be -1 (disabled) or a finite number > 0")
+        if not isinstance(self.fps, int) or isinstance(self.fps, bool) or self.fps < 1:
+            raise ValueError(f"tracker.fps = {self.fps!r}: must be an integer >= 1")
+        if not isinstance(self.with_cats, bool):
+            raise ValueError(f"tracker.with_cats = {self.with_cats!r}: must be True or False")
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """Per-detection tracking output, rows in the input order of ``MasaTracker.update``."""
+
+    ids: Tensor  # (N,) int64 track id, -1 if not tracked
+    match_scores: Tensor  # (N,) float32 similarity of this frame's match, 0 for new / untracked
+    ages: Tensor  # (N,) int64 frames since the track was created, -1 if untracked
+
+
+class MasaTracker:
+    """Online MASA multi-object tracker (official ``MasaTaoTracker`` logic, vectorised).
+
+    Memory is a set of id-sorted tensors (one row per live track). ``update`` validates all
+    inputs before touching that memory, so a rejected call leaves the tracker unchanged.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config if config is not None else TrackerConfig()
+        self.config.validate()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track and restart ids at 0."""
+        self._next_id = 0
+        self._last_frame_id: int | None = None
+        self._ids = torch.zeros(0, dtype=torch.long)
+        self._embeds = torch.zeros(0, 0, dtype=torch.float32)
+        self._boxes = torch.zeros(0, 4, dtype=torch.float32)
+        self._labels = torch.zeros(0, dtype=torch.long)
+        self._scores = torch.zeros(0, dtype=torch.float32)
+        self._last_seen = torch.zeros(0, dtype=torch.long)
+        self._first_seen = torch.zeros(0, dtype=torch.long)
+
+    @property
+    def num_tracks(self) -> int:
+        """Number of tracks currently held in memory."""
+        return int(self._ids.numel())
+
+    @property
+    def track_ids(self) -> Tensor:
+        """(M,) int64 ids of the tracks in memory, ascending."""
+        return self._ids.clone()
+
+    @property
+    def track_embeds(self) -> Tensor:
+        """(M, D) float32 memory embeddings, rows aligned with ``track_ids``."""
+        return self._embeds.clone()
+
+    def _check_inputs(
+        self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int
+    ) -> None:
+        if not isinstance(frame_id, numbers.Integral) or isinstance(frame_id, bool):
+            raise ValueError(f"frame_id = {frame_id!r}: must be an integer")
+        if self._last_frame_id is not None and frame_id <= self._last_frame_id:
+            raise ValueError(
+                f"frame_id = {frame_id}: must be greater than the previous frame_id {self._last_frame_id}"
+            )
+        for name, t in (("boxes", boxes), ("scores", scores), ("labels", labels), ("embeds", embeds)):
+            if not isinstance(t, Tensor):
+                raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"boxes must have shape (N, 4), got {tuple(boxes.shape)}")
+        n = boxes.shape[0]
+        if scores.shape != (n,):
+            raise ValueError(f"scores must have shape ({n},) to match boxes, got {tuple(scores.shape)}")
+        if labels.shape != (n,):
+            raise ValueError(f"labels must have shape ({n},) to match boxes, got {tuple(labels.shape)}")
+        if embeds.ndim != 2 or embeds.shape[0] != n:
+            raise ValueError(f"embeds must have shape ({n}, D) to match boxes, got {tuple(embeds.shape)}")
+        for name, t in (("boxes", boxes), ("scores", scores), ("embeds", embeds)):
+            if not t.is_floating_point():
+                raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
+        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
+        devices = {t.device for t in (boxes, scores, labels, embeds)}
+        if len(devices) > 1:
+            raise ValueError(
+                f"boxes, scores, labels and embeds must be on one device, got {sorted(map(str, devices))}"
+            )
+        if n == 0:
+            return
+        if self.num_tracks > 0 and embeds.shape[1] != self._embeds.shape[1]:
+            raise ValueError(
+                f"embeds have dimension {embeds.shape[1]} but the track memory uses {self._embeds.shape[1]}"
+            )
+        finite = torch.isfinite(boxes).all() & torch.isfinite(scores).all() & torch.isfinite(embeds).all()
+        if not bool(finite):
+            raise ValueError("boxes, scores and embeds must be finite (found NaN or inf)")
+
+    def _to_device(self, device: torch.device) -> None:
+        if self._ids.device != device:
+            for name in ("_ids", "_embeds", "_boxes", "_labels", "_scores", "_last_seen", "_first_seen"):
+                setattr(self, name, getattr(self, name).to(device))
+
+    def _drop_expired(self, frame_id: int, strict: bool) -> None:
+        """Drop tracks unseen for too long: gap >= memo frames (official pop), or > if ``strict``."""
+        gap = frame_id - self._last_seen
+        limit = self.config.memo_tracklet_frames
+        keep = gap <= limit if strict else gap < limit
+        if not bool(keep.all()):
+            for name in ("_ids", "_embeds", "_boxes", "_labels", "_scores", "_last_seen", "_first_seen"):
+                setattr(self, name, getattr(self, name)[keep])
+
+    def update(
+        self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int
+    ) -> TrackResult:
+        """Associate one frame of detections with the track memory and update it.
+
+        Args:
+            boxes: (N, 4) x1y1x2y2 boxes (N may be 0).
+            scores: (N,) detection scores.
+            labels: (N,) integer class labels.
+            embeds: (N, D) appearance embeddings, any float dtype.
+            frame_id: frame index, strictly increasing between calls (gaps allowed).
+
+        Returns:
+            ``TrackResult`` with rows in input order, on the device of the inputs.
+
+        Raises:
+            ValueError: on bad shapes, dtypes, non-finite values or a non-increasing frame_id;
+                the memory is left unchanged.
+        """
+        self._check_inputs(boxes, scores, labels, embeds, frame_id)
+        frame_id = int(frame_id)
+        cfg = self.config
+        device = boxes.device
+        n = boxes.shape[0]
+        self._to_device(device)
+        # A track can only be matched while frame_id - last_seen <= memo_tracklet_frames.
+        self._drop_expired(frame_id, strict=True)
+
+        ids = torch.full((n,), -1, dtype=torch.long, device=device)
+        match_out = torch.zeros(n, dtype=torch.float32, device=device)
+        ages = torch.full((n,), -1, dtype=torch.long, device=device)
+        if n == 0:
+            self._drop_expired(frame_id, strict=False)
+            self._last_frame_id = frame_id
+            return TrackResult(ids=ids, match_scores=match_out, ages=ages)
+
+        # Sort by score (descending), then remove low-score duplicates of earlier detections.
+        order = torch.sort(scores.float(), descending=True, stable=True).indices
+        keep = suppress_distractors(
+            boxes[order], scores[order].float(), cfg.distractor_score_thr, cfg.distractor_nms_thr
+        )
+        order = order[keep]
+        d_boxes = boxes.detach()[order].float()
+        d_scores = scores.detach()[order].float()
+        d_labels = labels.detach()[order].long()
+        d_embeds = embeds.detach()[order].float()
+        k = order.numel()
+
+        memo_rows = torch.full((k,), -1, dtype=torch.long, device=device)
+        conf = torch.zeros(k, dtype=torch.float32, device=device)
+        if self.num_tracks > 0:
+            sim = match_similarity(d_embeds, self._embeds, cfg.match_metric)
+            if cfg.max_distance != -1:
+                sim = sim * distance_gate(
+                    d_boxes, self._boxes, frame_id - self._last_seen, cfg.max_distance, cfg.fps
+                )
+            if cfg.with_cats:
+                sim = sim * (d_labels[:, None] == self._labels[None, :]).float()
+            memo_rows, conf = greedy_assign(sim, d_scores > cfg.obj_score_thr, cfg.match_score_thr)
+
+        matched = memo_rows >= 0
+        new = ~matched & (d_scores > cfg.init_score_thr)
+        num_new = int(new.sum())
+        new_ids = torch.arange(self._next_id, self._next_id + num_new, dtype=torch.long, device=device)
+
+        # Sorted-order outputs.
+        s_ids = torch.full((k,), -1, dtype=torch.long, device=device)
+        s_ages = torch.full((k,), -1, dtype=torch.long, device=device)
+        rows = memo_rows[matched]
+        s_ids[matched] = self._ids[rows]
+        s_ages[matched] = frame_id - self._first_seen[rows]
+        s_ids[new] = new_ids
+        s_ages[new] = 0
+
+        # Memory update: matched tracks (momentum weights the NEW embedding), then new tracks.
+        m = cfg.memo_momentum
+        if rows.numel() > 0:
+            # Out-of-place writes: memory may hold inference-mode tensors from an earlier call.
+            mixed = (1 - m) * self._embeds[rows] + m * d_embeds[matched]
+            self._embeds = self._embeds.index_put((rows,), mixed)
+            self._boxes = self._boxes.index_put((rows,), d_boxes[matched])
+            self._labels = self._labels.index_put((rows,), d_labels[matched])
+            self._scores = self._scores.index_put((rows,), d_scores[matched])
+            self._last_seen = self._last_seen.index_put((rows,), self._last_seen.new_tensor(frame_id))
+        if num_new > 0:
+            if self.num_tracks == 0:
+                self._embeds = self._embeds.new_zeros(0, d_embeds.shape[1])
+            self._ids = torch.cat([self._ids, new_ids])
+            self._embeds = torch.cat([self._embeds, d_embeds[new]])
+            self._boxes = torch.cat([self._boxes, d_boxes[new]])
+            self._labels = torch.cat([self._labels, d_labels[new]])
+            self._scores = torch.cat([self._scores, d_scores[new]])
+            frames = torch.full((num_new,), frame_id, dtype=torch.long, device=device)
+            self._last_seen = torch.cat([self._last_seen, frames])
+            self._first_seen = torch.cat([self._first_seen, frames])
+            self._next_id += num_new
+        self._drop_expired(frame_id, strict=False)
+        self._last_frame_id = frame_id
+
+        # Back to input order.
+        ids[order] = s_ids
+        match_out[order] = torch.where(matched, conf, torch.zeros_like(conf))
+        ages[order] = s_ages
+        return TrackResult(ids=ids, match_scores=match_out, ages=ages)
