@@ -1,4 +1,5 @@
-"""Time ``MasaTracker.update`` against a minimal IoU + Hungarian tracker on the same synthetic frames.
+"""Time ``MasaTracker.update`` against the IoU + Hungarian baseline (``masa_core.tracking.iou_tracker``) on
+the same synthetic frames.
 
 Run: ``python bench/bench_tracker.py`` (add ``--device cuda`` to time MASA on a GPU).
 """
@@ -13,54 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from masa_core.tracking import MasaTracker, TrackerConfig
+from masa_core.tracking.iou_tracker import IouTracker
 
 Frame = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-class IouHungarianTracker:
-    """Baseline: match to last boxes by Hungarian on 1 - IoU, IoU > ``iou_thr``; expire after ``max_age``."""
-
-    def __init__(self, iou_thr: float = 0.3, max_age: int = 10) -> None:
-        self.iou_thr = iou_thr
-        self.max_age = max_age
-        self.boxes = np.zeros((0, 4))
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.last = np.zeros(0, dtype=np.int64)
-        self.next_id = 0
-
-    @staticmethod
-    def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        lt = np.maximum(a[:, None, :2], b[None, :, :2])
-        rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-        inter = np.clip(rb - lt, 0, None).prod(axis=2)
-        area_a = (a[:, 2:] - a[:, :2]).prod(axis=1)
-        area_b = (b[:, 2:] - b[:, :2]).prod(axis=1)
-        return inter / (area_a[:, None] + area_b[None, :] - inter)
-
-    def update(self, boxes: np.ndarray, frame_id: int) -> np.ndarray:
-        ids = np.full(len(boxes), -1, dtype=np.int64)
-        if len(self.ids) and len(boxes):
-            iou = self._iou(boxes, self.boxes)
-            rows, cols = linear_sum_assignment(1.0 - iou)
-            ok = iou[rows, cols] > self.iou_thr
-            rows, cols = rows[ok], cols[ok]
-            ids[rows] = self.ids[cols]
-            self.boxes[cols] = boxes[rows]
-            self.last[cols] = frame_id
-        new = ids == -1
-        ids[new] = np.arange(self.next_id, self.next_id + new.sum())
-        self.next_id += int(new.sum())
-        self.boxes = np.concatenate([self.boxes, boxes[new]])
-        self.ids = np.concatenate([self.ids, ids[new]])
-        self.last = np.concatenate([self.last, np.full(new.sum(), frame_id)])
-        keep = frame_id - self.last < self.max_age
-        self.boxes, self.ids, self.last = self.boxes[keep], self.ids[keep], self.last[keep]
-        return ids
 
 
 def make_frames(num_objects: int, num_frames: int, dim: int = 256, seed: int = 0) -> list[Frame]:
@@ -98,12 +58,12 @@ def time_masa(frames: list[Frame], warmup: int, device: torch.device) -> float:
 
 
 def time_baseline(frames: list[Frame], warmup: int) -> float:
-    tracker = IouHungarianTracker()
+    tracker = IouTracker(iou_thr=0.3, max_age=10)
     times = []
     for i, (boxes, *_rest) in enumerate(frames):
         b = boxes.numpy().astype(np.float64)
         t0 = time.perf_counter()
-        tracker.update(b, i)
+        tracker.update(b, None, i)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e3
@@ -115,7 +75,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=50, help="timed frames per run")
     parser.add_argument("--warmup", type=int, default=5, help="untimed leading frames")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, device {device}, torch threads {torch.get_num_threads()}")
     print("| objects/frame | MASA ms/frame | IoU+Hungarian ms/frame | MASA / baseline |")

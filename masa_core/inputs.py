@@ -39,9 +39,7 @@ def clean_detections(
     clipped = np.where(finite[:, None], boxes, 0.0)
     clipped = np.clip(clipped, 0.0, [width, height, width, height]).astype(np.float32)
     big_enough = ((clipped[:, 2] - clipped[:, 0]) >= min_size) & ((clipped[:, 3] - clipped[:, 1]) >= min_size)
-    keep = np.flatnonzero(
-        finite & big_enough & (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
-    )
+    keep = np.flatnonzero(finite & big_enough & (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1]))
     if len(keep) > max_count:
         keep = keep[np.argsort(-scores[keep], kind="stable")[:max_count]]
         keep.sort()

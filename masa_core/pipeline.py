@@ -145,9 +145,7 @@ class Pipeline:
             self.stats.seconds[stage] += seconds
         return FrameResult(index, tracks, dropped, timings)
 
-    def _tracks(
-        self, dets: Detections, ids: torch.Tensor, match: torch.Tensor, ages: torch.Tensor
-    ) -> list[Track]:
+    def _tracks(self, dets: Detections, ids: torch.Tensor, match: torch.Tensor, ages: torch.Tensor) -> list[Track]:
         names = tuple(self._detector.class_names) if self._detector is not None else ()
         tracks = []
         for i in np.flatnonzero(ids.numpy() >= 0):

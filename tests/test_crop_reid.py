@@ -12,8 +12,7 @@ import torchvision
 
 from masa_core.assets import AssetError, asset_path
 from masa_core.models.crop_reid import EMBED_DIM, CropReIDEmbedder, to_torchvision_keys
-
-TUD_CAMPUS = Path("/work/shared/data/mot15/TUD-Campus")
+from tests.paths import TUD_CAMPUS
 
 
 def weights_file() -> Path:

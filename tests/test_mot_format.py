@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from masa_core.eval.mot_format import MotFormatError, MotRows, read_mot, write_mot
-
-TUD_GT = Path("/work/shared/data/mot15/TUD-Campus/gt/gt.txt")
+from tests.paths import TUD_CAMPUS_GT as TUD_GT
 
 
 def test_round_trip(tmp_path: Path) -> None:

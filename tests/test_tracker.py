@@ -45,9 +45,7 @@ def step(
 
 
 def empty(tracker: MasaTracker, frame: int) -> TrackResult:
-    return tracker.update(
-        torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), torch.zeros(0, D), frame
-    )
+    return tracker.update(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), torch.zeros(0, D), frame)
 
 
 def test_default_config_is_official_constructor_defaults() -> None:
@@ -238,9 +236,7 @@ def test_inference_mode_and_normal_calls_can_be_mixed() -> None:
     with torch.inference_mode():
         assert step(tracker, 2, [0, 50], [0, 1]).ids.tolist() == [0, 1]
     embeds = emb(0).requires_grad_()
-    res = tracker.update(
-        torch.tensor([box(0)]), torch.tensor([0.9]), torch.zeros(1, dtype=torch.long), embeds, 3
-    )
+    res = tracker.update(torch.tensor([box(0)]), torch.tensor([0.9]), torch.zeros(1, dtype=torch.long), embeds, 3)
     assert res.ids.tolist() == [0] and not tracker.track_embeds.requires_grad
 
 
@@ -367,9 +363,7 @@ class _LoopReference:
         self.tracks: dict[int, dict[str, Tensor | int]] = {}
         self.next_id = 0
 
-    def update(
-        self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int
-    ) -> list[int]:
+    def update(self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int) -> list[int]:
         cfg = self.cfg
         inds = torch.sort(scores, descending=True, stable=True).indices
         boxes, scores, labels, embeds = boxes[inds], scores[inds], labels[inds], embeds[inds]

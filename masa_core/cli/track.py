@@ -29,15 +29,11 @@ USER_ERRORS = (ConfigError, VideoError, AssetError, CheckpointError, MotFormatEr
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="masa-track", description=__doc__.split("\n\n")[0])
     p.add_argument("input", type=Path, help="video file or folder of images")
-    p.add_argument(
-        "--detections", type=Path, help="MOTChallenge det/gt file: track these boxes (given observations)"
-    )
+    p.add_argument("--detections", type=Path, help="MOTChallenge det/gt file: track these boxes (given observations)")
     p.add_argument("--output", type=Path, help="MOTChallenge results file (default runs/<input>/results.txt)")
     p.add_argument("--video", type=Path, help="annotated MP4 (default runs/<input>/tracks.mp4)")
     p.add_argument("--no-video", action="store_true", help="do not write the annotated MP4")
-    p.add_argument(
-        "--config", type=Path, help="YAML config (default: the built-in one, see config/masa.yaml)"
-    )
+    p.add_argument("--config", type=Path, help="YAML config (default: the built-in one, see config/masa.yaml)")
     p.add_argument("--detector", help="detector kind: mediapipe_ssd (default), hog, yolo, grounding_dino")
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--input-size", type=int, help="model input side in pixels, a multiple of 64")
@@ -126,9 +122,7 @@ def format_summary(s: dict[str, Any]) -> str:
     ]
     if "metrics" in s:
         m = s["metrics"]
-        lines.append(
-            f"HOTA {m['HOTA']:.3f}  IDF1 {m['IDF1']:.3f}  MOTA {m['MOTA']:.3f}  IDSW {int(m['IDSW'])}"
-        )
+        lines.append(f"HOTA {m['HOTA']:.3f}  IDF1 {m['IDF1']:.3f}  MOTA {m['MOTA']:.3f}  IDSW {int(m['IDSW'])}")
     return "\n".join(lines)
 
 

@@ -53,8 +53,7 @@ def build_detector(kind: str = "mediapipe_ssd", **options: Any) -> Detector:
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise TypeError(
-            f"detector kind {kind!r} got unknown option(s) {', '.join(unknown)}; "
-            f"allowed: {', '.join(allowed)}"
+            f"detector kind {kind!r} got unknown option(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
         )
     return cls(**options)
 
@@ -85,17 +84,11 @@ class DetectorConfig:
             _bad("kind", self.kind, f"one of {', '.join(KINDS)}")
         if self.score_thr is not None and not _in_range(self.score_thr, 0.0, 1.0):
             _bad("score_thr", self.score_thr, "None or a number in [0, 1]")
-        if self.nms_iou_thr is not None and not (
-            _in_range(self.nms_iou_thr, 0.0, 1.0) and self.nms_iou_thr > 0
-        ):
+        if self.nms_iou_thr is not None and not (_in_range(self.nms_iou_thr, 0.0, 1.0) and self.nms_iou_thr > 0):
             _bad("nms_iou_thr", self.nms_iou_thr, "None or a number in (0, 1]")
         if not isinstance(self.classes, tuple) or not all(isinstance(c, str) and c for c in self.classes):
             _bad("classes", self.classes, "a tuple of non-empty class names")
-        if (
-            isinstance(self.num_threads, bool)
-            or not isinstance(self.num_threads, int)
-            or self.num_threads < 1
-        ):
+        if isinstance(self.num_threads, bool) or not isinstance(self.num_threads, int) or self.num_threads < 1:
             _bad("num_threads", self.num_threads, "an integer >= 1")
         self._validate_kind_fields()
         return self
@@ -119,10 +112,7 @@ class DetectorConfig:
 
 def _in_range(value: object, lo: float, hi: float) -> bool:
     return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and lo <= value <= hi
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and lo <= value <= hi
     )
 
 

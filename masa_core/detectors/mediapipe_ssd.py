@@ -112,9 +112,7 @@ def box_iou_one(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area + areas - inter, 1e-9)
 
 
-def nms(
-    boxes: np.ndarray, scores: np.ndarray, iou_thr: float, labels: np.ndarray | None = None
-) -> np.ndarray:
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, labels: np.ndarray | None = None) -> np.ndarray:
     """Greedy NMS; indices kept, best score first. With ``labels`` only same-label boxes suppress."""
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -188,9 +186,7 @@ class MediaPipeSSD:
         lower = [n.lower() for n in self.class_names]
         unknown = [c for c in classes if c.lower() not in lower]
         if unknown:
-            raise ValueError(
-                f"unknown class name(s) {unknown} for MediaPipeSSD; known: {', '.join(self.class_names)}"
-            )
+            raise ValueError(f"unknown class name(s) {unknown} for MediaPipeSSD; known: {', '.join(self.class_names)}")
         wanted = {c.lower() for c in classes}
         return np.array([n in wanted for n in lower], dtype=bool)
 

@@ -52,9 +52,7 @@ class UltralyticsYOLO:
         try:
             from ultralytics import YOLO
         except ImportError as err:
-            raise ImportError(
-                f"the 'yolo' detector needs the ultralytics package: {INSTALL_HINT} ({err})"
-            ) from err
+            raise ImportError(f"the 'yolo' detector needs the ultralytics package: {INSTALL_HINT} ({err})") from err
         if not Path(weights).is_file():
             raise FileNotFoundError(f"YOLO weights not found: {weights}")
         self._model: Any = YOLO(str(weights))
@@ -79,6 +77,4 @@ class UltralyticsYOLO:
         boxes = result.boxes
         if boxes is None or len(boxes) == 0:
             return Detections.empty()
-        return Detections(
-            boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(np.int64)
-        )
+        return Detections(boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(np.int64))

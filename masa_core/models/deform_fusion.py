@@ -25,9 +25,7 @@ class ModulatedDeformConv(nn.Module):
 
     def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
         """x (B, C, H, W); offset (B, 18, H', W') as (dy, dx) pairs; mask (B, 9, H', W') in [0, 1]."""
-        return deform_conv2d(
-            x, offset, self.weight, self.bias, stride=self.stride, padding=1, mask=mask.to(x.dtype)
-        )
+        return deform_conv2d(x, offset, self.weight, self.bias, stride=self.stride, padding=1, mask=mask.to(x.dtype))
 
 
 class NormedDeformConv(nn.Module):
@@ -83,8 +81,7 @@ class DeformFusion(nn.Module):
     def __init__(self, in_channels: int = 256, out_channels: int = 256, num_blocks: int = 3) -> None:
         super().__init__()
         self.dyhead_blocks = nn.ModuleList(
-            DeformFusionBlock(in_channels if i == 0 else out_channels, out_channels)
-            for i in range(num_blocks)
+            DeformFusionBlock(in_channels if i == 0 else out_channels, out_channels) for i in range(num_blocks)
         )
 
     def forward(self, levels: list[Tensor]) -> list[Tensor]:

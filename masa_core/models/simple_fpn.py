@@ -43,9 +43,7 @@ class SimpleFPN(nn.Module):
     ) -> None:
         super().__init__()
         if len(in_channels) != 4 or num_outs < 4:
-            raise ValueError(
-                f"SimpleFPN takes 4 inputs and gives >= 4 outputs, got {in_channels}, {num_outs}"
-            )
+            raise ValueError(f"SimpleFPN takes 4 inputs and gives >= 4 outputs, got {in_channels}, {num_outs}")
         c0, c1 = in_channels[0], in_channels[1]
         self.in_channels = list(in_channels)
         self.num_outs = num_outs

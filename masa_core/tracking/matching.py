@@ -68,9 +68,7 @@ def match_similarity(det_embeds: Tensor, memo_embeds: Tensor, metric: str = "bis
         (N, M) float32 similarities.
     """
     if metric == "bisoftmax":
-        return (
-            bisoftmax_similarity(det_embeds, memo_embeds) + cosine_similarity(det_embeds, memo_embeds)
-        ) / 2
+        return (bisoftmax_similarity(det_embeds, memo_embeds) + cosine_similarity(det_embeds, memo_embeds)) / 2
     if metric == "softmax":
         return softmax_similarity(det_embeds, memo_embeds)
     if metric == "cosine":
@@ -103,9 +101,7 @@ def suppress_distractors(boxes: Tensor, scores: Tensor, score_thr: float, iou_th
     return ~(overlaps_earlier & (scores < score_thr))
 
 
-def distance_gate(
-    det_boxes: Tensor, memo_boxes: Tensor, frame_gaps: Tensor, max_distance: float, fps: float
-) -> Tensor:
+def distance_gate(det_boxes: Tensor, memo_boxes: Tensor, frame_gaps: Tensor, max_distance: float, fps: float) -> Tensor:
     """Soft spatial gate of the official ``MasaTaoTracker.compute_distance_mask``.
 
     With centre distance ``d``, ``r = max_distance * exp(gap / (fps / 6))`` per track and

@@ -74,9 +74,7 @@ class TrackerConfig:
         if not isinstance(frames, int) or isinstance(frames, bool) or frames < 0:
             raise ValueError(f"tracker.memo_tracklet_frames = {frames!r}: must be an integer >= 0")
         if self.match_metric not in MATCH_METRICS:
-            raise ValueError(
-                f"tracker.match_metric = {self.match_metric!r}: must be one of {list(MATCH_METRICS)}"
-            )
+            raise ValueError(f"tracker.match_metric = {self.match_metric!r}: must be one of {list(MATCH_METRICS)}")
         dist = self.max_distance
         if not _is_real(dist) or not (dist == -1 or 0 < dist < float("inf")):
             raise ValueError(f"tracker.max_distance = {dist!r}: must be -1 (disabled) or a finite number > 0")
@@ -134,15 +132,11 @@ class MasaTracker:
         """(M, D) float32 memory embeddings, rows aligned with ``track_ids``."""
         return self._embeds.clone()
 
-    def _check_inputs(
-        self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int
-    ) -> None:
+    def _check_inputs(self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int) -> None:
         if not isinstance(frame_id, numbers.Integral) or isinstance(frame_id, bool):
             raise ValueError(f"frame_id = {frame_id!r}: must be an integer")
         if self._last_frame_id is not None and frame_id <= self._last_frame_id:
-            raise ValueError(
-                f"frame_id = {frame_id}: must be greater than the previous frame_id {self._last_frame_id}"
-            )
+            raise ValueError(f"frame_id = {frame_id}: must be greater than the previous frame_id {self._last_frame_id}")
         for name, t in (("boxes", boxes), ("scores", scores), ("labels", labels), ("embeds", embeds)):
             if not isinstance(t, Tensor):
                 raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -162,9 +156,7 @@ class MasaTracker:
             raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
         devices = {t.device for t in (boxes, scores, labels, embeds)}
         if len(devices) > 1:
-            raise ValueError(
-                f"boxes, scores, labels and embeds must be on one device, got {sorted(map(str, devices))}"
-            )
+            raise ValueError(f"boxes, scores, labels and embeds must be on one device, got {sorted(map(str, devices))}")
         if n == 0:
             return
         if self.num_tracks > 0 and embeds.shape[1] != self._embeds.shape[1]:
@@ -189,9 +181,7 @@ class MasaTracker:
             for name in ("_ids", "_embeds", "_boxes", "_labels", "_scores", "_last_seen", "_first_seen"):
                 setattr(self, name, getattr(self, name)[keep])
 
-    def update(
-        self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int
-    ) -> TrackResult:
+    def update(self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int) -> TrackResult:
         """Associate one frame of detections with the track memory and update it.
 
         Args:
@@ -242,9 +232,7 @@ class MasaTracker:
         if self.num_tracks > 0:
             sim = match_similarity(d_embeds, self._embeds, cfg.match_metric)
             if cfg.max_distance != -1:
-                sim = sim * distance_gate(
-                    d_boxes, self._boxes, frame_id - self._last_seen, cfg.max_distance, cfg.fps
-                )
+                sim = sim * distance_gate(d_boxes, self._boxes, frame_id - self._last_seen, cfg.max_distance, cfg.fps)
             if cfg.with_cats:
                 sim = sim * (d_labels[:, None] == self._labels[None, :]).float()
             memo_rows, conf = greedy_assign(sim, d_scores > cfg.obj_score_thr, cfg.match_score_thr)

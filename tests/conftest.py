@@ -1,0 +1,36 @@
+"""Shared fixtures: small-input models (fast on a 2-core CPU) and real frames from TUD-Campus."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from masa_core.models.build import ModelConfig, build_model
+from masa_core.models.masa_model import MasaModel
+from tests.paths import TUD_CAMPUS_VIDEO
+
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def small_model() -> MasaModel:
+    """The default variant (real MobileSAM weights) at a 256-pixel input, on the CPU."""
+    return build_model(ModelConfig(input_size=256, device="cpu"))
+
+
+@pytest.fixture(scope="session")
+def tud_frames() -> list[np.ndarray]:
+    """The first 10 RGB frames of TUD-Campus."""
+    cap = cv2.VideoCapture(str(TUD_CAMPUS_VIDEO))
+    frames = []
+    while len(frames) < 10:
+        ok, bgr = cap.read()
+        assert ok, "cannot read the bundled TUD-Campus clip"
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return frames
