@@ -35,7 +35,7 @@ def test_overrides_are_merged_and_typed():
         ({"model": {"input_size": "big"}}, "model.input_size = 'big': must be int"),
         ({"model": {"fp16": "yes"}}, "model.fp16 = 'yes': must be bool"),
         ({"model": {"variant": "masa_x"}}, "model.variant = 'masa_x': allowed are masa_mobilesam"),
-        ({"model": {"device": "tpu"}}, "device = 'tpu'"),
+        ({"model": {"device": "tpu"}}, "model.device = 'tpu'"),
         ({"detector": {"kind": "magic"}}, "detector.kind = 'magic'"),
         ({"frame": {"max_detections": 0}}, "frame.max_detections = 0"),
         ({"tracker": 3}, "tracker. must be a mapping"),

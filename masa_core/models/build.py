@@ -38,7 +38,10 @@ class ModelConfig:
             raise ValueError(f"model.variant = {self.variant!r}: allowed are {', '.join(VARIANTS)}")
         if not (64 <= self.input_size <= 2048) or self.input_size % 64:
             raise ValueError(f"model.input_size = {self.input_size}: must be a multiple of 64 in [64, 2048]")
-        resolve_device(self.device)
+        try:
+            resolve_device(self.device)
+        except ValueError as e:
+            raise ValueError(f"model.{e}") from e
 
 
 def build_masa_mobilesam(cfg: ModelConfig) -> MasaModel:
