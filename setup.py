@@ -29,5 +29,12 @@ setup(
         "gdino": ["transformers>=4.40"],
         "test": ["pytest"],
     },
-    entry_points={"console_scripts": ["masa-track=masa_core.cli.track:main"]},
+    entry_points={
+        "console_scripts": [
+            "masa-track=masa_core.cli.track:main",
+            # these need ROS 2 (rclpy and the built masa_ros messages): see docs/ros.md
+            "masa-ros-replay=masa_ros.replay:main",
+            "masa-ros-record=masa_ros.record:main",
+        ]
+    },
 )

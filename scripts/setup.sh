@@ -27,6 +27,9 @@ else
   echo "[setup] Python packages up to date"
 fi
 
+echo "[setup] ROS 2 wheels and the masa_ros package (colcon)"
+bash "$ROOT/scripts/setup_ros.sh"
+
 echo "[setup] fetching model assets"
 "$VENV/bin/python" "$ROOT/scripts/fetch_assets.py"
 echo "[setup] done. Enter the environment with: source scripts/env.sh"

@@ -34,3 +34,7 @@ def tud_frames() -> list[np.ndarray]:
         frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     cap.release()
     return frames
+
+
+# ROS 2 traffic of this test run stays on loopback and in its own domain.
+os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))

@@ -1,0 +1,144 @@
+"""Every parameter of the tracker node, declared in one place with its description and range.
+
+Node parameters (topics, scheduling) are listed in :data:`NODE_PARAMETERS`. Pipeline parameters
+mirror ``masa_core``'s config (``model.*``, ``detector.*``, ``tracker.*``, ``frame.*``) and are
+derived from it, so a new config key becomes a ROS parameter without a second list. Values are
+validated by ``masa_core.config``: a bad value refuses to start (or, at runtime, is rejected) with
+the message that names it. ``tracker.*`` and a few node parameters can change at runtime;
+everything that would rebuild the model is read-only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from masa_core.config import PipelineConfig, config_from_dict, load_config
+
+
+@dataclass(frozen=True)
+class NodeParameter:
+    """A node parameter: name, default, description, optional (min, max) range, runtime-settable."""
+
+    name: str
+    default: Any
+    description: str
+    bounds: tuple[float, float] | None = None
+    live: bool = False
+
+
+NODE_PARAMETERS = (
+    NodeParameter("config_file", "", "masa_core YAML config laid under these parameters ('' = built-in)"),
+    NodeParameter("compressed", False, "subscribe sensor_msgs/CompressedImage on 'image/compressed' instead"),
+    NodeParameter("process_all_frames", False, "queue every image instead of keeping only the newest (replays)"),
+    NodeParameter("queue_size", 64, "images held when process_all_frames is true", (1, 10000)),
+    NodeParameter("given_detections", False, "track boxes from 'detections_in' (DetectionArray) by image stamp"),
+    NodeParameter("detections_buffer", 100, "unmatched images / detections kept while pairing by stamp", (1, 10000)),
+    NodeParameter("detections_wait", 1.0, "seconds an image waits for its detections", (0.0, 60.0), live=True),
+    NodeParameter("publish_debug_image", False, "publish 'debug_image' with boxes, IDs and trails", live=True),
+    NodeParameter("diagnostics_period", 1.0, "seconds between /diagnostics reports", (0.1, 60.0)),
+)
+
+# Descriptions and ranges of the pipeline parameters (the config classes own their validation).
+PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
+    "model.variant": ("backbone + adapter pairing", None),
+    "model.backbone_checkpoint": ("official backbone weights ('' = fetched asset)", None),
+    "model.checkpoint": ("MASA adapter checkpoint ('' = untrained adapter)", None),
+    "model.input_size": ("model input side in pixels, multiple of 64", (64, 2048)),
+    "model.device": ("auto | cpu | cuda | cuda:N", None),
+    "model.fp16": ("half precision on CUDA", None),
+    "model.seed": ("seed of an untrained adapter", (0, 2**31 - 1)),
+    "detector.kind": ("mediapipe_ssd | hog | yolo | grounding_dino (given: use given_detections)", None),
+    "detector.score_thr": ("detection score threshold (unset = detector default)", (0.0, 1.0)),
+    "detector.nms_iou_thr": ("detector NMS IoU (unset = detector default)", (0.0, 1.0)),
+    "detector.classes": ("class names to keep ([] = all)", None),
+    "detector.detections_file": ("MOTChallenge file for kind given", None),
+    "detector.weights": ("yolo weights file / grounding_dino model folder", None),
+    "detector.text_prompt": ("grounding_dino prompt, e.g. 'person . car .'", None),
+    "detector.num_threads": ("CPU threads of the detector", (1, 64)),
+    "tracker.init_score_thr": ("min score to start a track", (0.0, 1.0)),
+    "tracker.obj_score_thr": ("min score to continue a track", (0.0, 1.0)),
+    "tracker.match_score_thr": ("min similarity to match", (0.0, 1.0)),
+    "tracker.memo_tracklet_frames": ("frames a lost track is remembered", (0, 100000)),
+    "tracker.memo_momentum": ("weight of the new embedding in memory", (0.0, 1.0)),
+    "tracker.distractor_nms_thr": ("IoU above which a weak duplicate is dropped", (0.0, 1.0)),
+    "tracker.distractor_score_thr": ("score below which duplicates may be dropped", (0.0, 1.0)),
+    "tracker.match_metric": ("bisoftmax | softmax | cosine", None),
+    "tracker.max_distance": ("spatial gate in pixels (-1 = off)", None),
+    "tracker.fps": ("frame rate the spatial gate assumes", (1, 1000)),
+    "tracker.with_cats": ("only match within a class", None),
+    "frame.min_box_size": ("boxes thinner than this (px) are dropped", (0.0, 10000.0)),
+    "frame.max_detections": ("most boxes per frame", (1, 100000)),
+}
+
+
+def pipeline_defaults() -> dict[str, Any]:
+    """``{'tracker.match_score_thr': 0.5, ...}`` from the built-in config (None = unset)."""
+    out = {}
+    cfg = PipelineConfig()
+    for section in dataclasses.fields(cfg):
+        for name, value in dataclasses.asdict(getattr(cfg, section.name)).items():
+            out[f"{section.name}.{name}"] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _descriptor(name: str, description: str, bounds: tuple[float, float] | None, read_only: bool, default: Any):
+    d = ParameterDescriptor(name=name, description=description, read_only=read_only)
+    if default is None:
+        d.dynamic_typing = True
+    elif bounds is not None and not isinstance(default, bool):
+        if isinstance(default, int):
+            d.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]), step=1)]
+        elif isinstance(default, float):
+            d.floating_point_range = [FloatingPointRange(from_value=bounds[0], to_value=bounds[1], step=0.0)]
+    return d
+
+
+def declare_all(node: Node) -> None:
+    """Declare node and pipeline parameters on ``node`` (values from the params file override)."""
+    for p in NODE_PARAMETERS:
+        node.declare_parameter(p.name, p.default, _descriptor(p.name, p.description, p.bounds, not p.live, p.default))
+    for name, default in pipeline_defaults().items():
+        description, bounds = PIPELINE_DOCS.get(name, ("", None))
+        live = name.startswith("tracker.")
+        if isinstance(default, list) and not default:  # an empty list has no ROS type: declare as strings
+            node.declare_parameter(
+                name, Parameter.Type.STRING_ARRAY, _descriptor(name, description, None, not live, default)
+            )
+            continue
+        node.declare_parameter(name, default, _descriptor(name, description, bounds, not live, default))
+
+
+def _value(node: Node, name: str) -> Any:
+    """A parameter's value; None when it was declared by type only and never set."""
+    try:
+        return node.get_parameter(name).value
+    except ParameterUninitializedException:
+        return None
+
+
+def node_settings(node: Node) -> dict[str, Any]:
+    """Current values of the node parameters."""
+    return {p.name: node.get_parameter(p.name).value for p in NODE_PARAMETERS}
+
+
+def pipeline_config(node: Node, changes: dict[str, Any] | None = None) -> PipelineConfig:
+    """The validated pipeline config: ``config_file`` with every parameter that differs from the
+    built-in default laid over it. Raises ``masa_core.ConfigError`` naming a bad parameter."""
+    values = {name: _value(node, name) for name in pipeline_defaults()}
+    values.update(changes or {})
+    defaults = pipeline_defaults()
+    nested: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        value = list(value) if isinstance(value, list | tuple) else value
+        if value is None or value == defaults[name]:
+            continue
+        section, key = name.split(".", 1)
+        nested.setdefault(section, {})[key] = value
+    return config_from_dict(nested, load_config(node.get_parameter("config_file").value or None))

@@ -1,0 +1,234 @@
+"""The MASA tracker node: camera images in, TrackedObjectArray out.
+
+A thin edge over ``masa_core.Pipeline``: it converts messages, schedules inference on a worker
+thread (the newest image wins; stale ones are dropped and counted, unless ``process_all_frames``),
+pairs images with external detections by stamp, and reports health on /diagnostics.
+
+Topics (relative, so they remap): ``image`` (sensor_msgs/Image) or ``image/compressed``,
+``detections_in`` (masa_ros/DetectionArray, with ``given_detections``), ``tracks``
+(masa_ros/TrackedObjectArray), ``debug_image`` (sensor_msgs/Image, with ``publish_debug_image``).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from masa_core import ConfigError, Detections, FrameError, Pipeline
+from masa_core.assets import AssetError
+from masa_core.models.checkpoint import CheckpointError
+from masa_core.pipeline import STAGES
+from masa_core.visualize import TrackPainter
+from masa_ros.image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image
+from masa_ros.msg import DetectionArray, TrackedObjectArray
+from masa_ros.parameters import declare_all, node_settings, pipeline_config
+from masa_ros.stamp_pairing import StampBuffer
+from masa_ros.track_messages import detections_from_msg, stamp_ns, tracks_to_msg
+
+
+@dataclass
+class Health:
+    """Counters and timings the node reports on /diagnostics."""
+
+    received: int = 0
+    processed: int = 0
+    dropped_stale: int = 0
+    invalid_images: int = 0
+    no_detections: int = 0
+    errors: int = 0
+    latency_s: deque = field(default_factory=lambda: deque(maxlen=100))
+    stage_s: dict[str, deque] = field(default_factory=lambda: {s: deque(maxlen=100) for s in STAGES})
+
+
+class TrackerNode(Node):
+    """See the module docstring. Raises ``ConfigError`` at construction for bad parameters."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("masa_tracker", **kwargs)
+        self._wake = threading.Condition()
+        self._stop = False
+        self._worker: threading.Thread | None = None
+        declare_all(self)
+        self.settings = node_settings(self)
+        self.pipeline = Pipeline(pipeline_config(self))
+        self.health = Health()
+        self.painter = TrackPainter()
+        self._pending: deque = deque(maxlen=self.settings["queue_size"] if self.settings["process_all_frames"] else 1)
+        self._detections: StampBuffer[Detections] = StampBuffer(self.settings["detections_buffer"])
+        self._lock = threading.Lock()
+
+        reliable = QoSProfile(depth=self.settings["queue_size"], reliability=ReliabilityPolicy.RELIABLE)
+        image_qos = reliable if self.settings["process_all_frames"] else qos_profile_sensor_data
+        if self.settings["compressed"]:
+            self.create_subscription(CompressedImage, "image/compressed", self._on_image, image_qos)
+        else:
+            self.create_subscription(Image, "image", self._on_image, image_qos)
+        if self.settings["given_detections"]:
+            self.create_subscription(DetectionArray, "detections_in", self._on_detections, reliable)
+        self.tracks_pub = self.create_publisher(TrackedObjectArray, "tracks", 10)
+        self.debug_pub = self.create_publisher(Image, "debug_image", qos_profile_sensor_data)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(self.settings["diagnostics_period"], self._report)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._worker = threading.Thread(target=self._work, name="masa_inference", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"tracking on {self.pipeline.model.device} (variant {self.pipeline.config.model.variant}, "
+            f"input {self.pipeline.config.model.input_size} px, "
+            f"{'given detections' if self.settings['given_detections'] else self.pipeline.config.detector.kind})"
+        )
+
+    # --- callbacks (executor thread): never block on inference -------------------------------
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        with self._wake:
+            self.health.received += 1
+            if len(self._pending) == self._pending.maxlen:
+                self.health.dropped_stale += 1
+            self._pending.append((msg, time.perf_counter()))
+            self._wake.notify()
+
+    def _on_detections(self, msg: DetectionArray) -> None:
+        with self._lock:
+            self._detections.put(stamp_ns(msg.header), detections_from_msg(msg))
+        with self._wake:
+            self._wake.notify()
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        changes = {p.name: p.value for p in params}
+        try:
+            cfg = pipeline_config(self, changes)
+        except ConfigError as e:
+            return SetParametersResult(successful=False, reason=str(e))
+        self.pipeline.tracker.config = cfg.tracker
+        self.settings.update({k: v for k, v in changes.items() if k in self.settings})
+        return SetParametersResult(successful=True)
+
+    # --- worker thread --------------------------------------------------------------------
+    def _next_item(self) -> tuple[Any, float, Detections | None] | None:
+        """The next image to process (and its detections when given), or None when stopping."""
+        with self._wake:
+            while not self._stop:
+                if self._pending:
+                    msg, received = self._pending[0]
+                    if not self.settings["given_detections"]:
+                        self._pending.popleft()
+                        return msg, received, None
+                    with self._lock:
+                        dets = self._detections.take(stamp_ns(msg.header))
+                    if dets is not None:
+                        self._pending.popleft()
+                        return msg, received, dets
+                    if time.perf_counter() - received > self.settings["detections_wait"]:
+                        self._pending.popleft()
+                        self.health.no_detections += 1
+                        continue
+                    self._wake.wait(timeout=0.01)
+                else:
+                    self._wake.wait(timeout=0.1)
+        return None
+
+    def _work(self) -> None:
+        while (item := self._next_item()) is not None:
+            msg, received, dets = item
+            try:
+                self._process(msg, received, dets)
+            except (ImageConversionError, FrameError) as e:
+                self.health.invalid_images += 1
+                self.get_logger().warning(f"image dropped: {e}", throttle_duration_sec=5.0)
+            except Exception:  # keep tracking whatever one frame did; the traceback goes to the log
+                self.health.errors += 1
+                self.get_logger().error(f"frame failed:\n{traceback.format_exc()}", throttle_duration_sec=5.0)
+
+    def _process(self, msg: Image | CompressedImage, received: float, dets: Detections | None) -> None:
+        frame = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+        result = self.pipeline.process(frame, dets)
+        height, width = frame.shape[:2]
+        self.tracks_pub.publish(tracks_to_msg(result.tracks, msg.header, width, height))
+        if self.settings["publish_debug_image"]:
+            self.debug_pub.publish(rgb_to_image(self.painter.draw(frame, result.tracks), msg.header))
+        self.health.processed += 1
+        self.health.latency_s.append(time.perf_counter() - received)
+        for stage, seconds in result.timings.items():
+            self.health.stage_s[stage].append(seconds)
+
+    # --- diagnostics ----------------------------------------------------------------------
+    def _report(self) -> None:
+        h = self.health
+        values = {
+            "images received": h.received,
+            "images processed": h.processed,
+            "dropped (stale)": h.dropped_stale,
+            "dropped (invalid image)": h.invalid_images,
+            "dropped (no detections)": h.no_detections,
+            "detections without image": self._detections.evicted,
+            "boxes dropped (invalid)": self.pipeline.stats.boxes_dropped,
+            "errors": h.errors,
+            "latency ms (mean of last 100)": _mean_ms(h.latency_s),
+        }
+        values.update({f"{s} ms": _mean_ms(d) for s, d in h.stage_s.items()})
+        level = DiagnosticStatus.OK if h.errors == 0 else DiagnosticStatus.WARN
+        status = DiagnosticStatus(
+            level=level,
+            name=f"{self.get_name()}: tracking",
+            message="ok" if level == DiagnosticStatus.OK else f"{h.errors} frames failed",
+            hardware_id=str(self.pipeline.model.device),
+            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+        )
+        self.diag_pub.publish(DiagnosticArray(header=_header(self), status=[status]))
+
+    def destroy_node(self) -> None:
+        with self._wake:
+            self._stop = True
+            self._wake.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def _mean_ms(values: deque) -> str:
+    return f"{1000.0 * sum(values) / len(values):.1f}" if values else "n/a"
+
+
+def _header(node: Node) -> Header:
+    return Header(stamp=node.get_clock().now().to_msg())
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of the ``tracker_node`` executable; exit code 2 when parameters are invalid."""
+    rclpy.init(args=args)
+    try:
+        node = TrackerNode()
+    except (ConfigError, ParameterException, AssetError, CheckpointError, ImportError) as e:
+        rclpy.logging.get_logger("masa_tracker").fatal(f"refusing to start: {e}")
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
