@@ -14,10 +14,6 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
-MSG_DIR_CANDIDATES = (
-    Path(__file__).resolve().parent.parent / "msg",  # source tree
-    Path(__file__).resolve().parents[4] / "share" / "masa_ros" / "msg",  # colcon install
-)
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 TRACKS_TYPE = "masa_ros/msg/TrackedObjectArray"
 
@@ -27,10 +23,13 @@ class BagError(OSError):
 
 
 def _msg_dir() -> Path:
-    for d in MSG_DIR_CANDIDATES:
+    """The package's msg/ folder: beside the source tree, or share/masa_ros/msg of an install."""
+    here = Path(__file__).resolve()
+    candidates = [here.parent.parent / "msg", *(p / "share" / "masa_ros" / "msg" for p in here.parents)]
+    for d in candidates:
         if (d / "TrackedObjectArray.msg").is_file():
             return d
-    raise BagError(f"cannot find masa_ros .msg files in {[str(d) for d in MSG_DIR_CANDIDATES]}")
+    raise BagError(f"cannot find masa_ros .msg files near {here}")
 
 
 def typestore() -> Typestore:
@@ -80,3 +79,9 @@ def read_messages(
             raise BagError(f"bag {path} is corrupt: {e}") from e
     finally:
         reader.close()
+
+
+def read_tracks(path: str | Path, topic: str | None = None) -> list[Any]:
+    """The TrackedObjectArray messages of a bag, decoded, in recorded order."""
+    store = typestore()
+    return [store.deserialize_cdr(raw, msgtype) for _, msgtype, _, raw in read_messages(path, topic, (TRACKS_TYPE,))]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from std_msgs.msg import Header
 
@@ -37,3 +39,39 @@ def detections_from_msg(msg: DetectionArray) -> Detections:
 def stamp_ns(header: Header) -> int:
     """A header's stamp as integer nanoseconds (the pairing key)."""
     return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+def msg_to_tracks(msg: Any) -> list[Track]:
+    """masa_core Tracks from a TrackedObjectArray (rclpy or rosbags decoded): the inverse of
+    :func:`tracks_to_msg`."""
+    return [
+        Track(
+            id=int(o.id),
+            box=tuple(float(v) for v in o.box),
+            score=float(o.score),
+            label=max(int(o.class_id), 0),
+            label_name=o.label,
+            match_score=float(o.match_score),
+            age=int(o.age),
+        )
+        for o in msg.objects
+    ]
+
+
+def tracks_to_detection2d(tracks: list[Track], header: Header, vision_msgs: Any) -> Any:
+    """A vision_msgs/Detection2DArray of the tracks (``id`` = track ID), for tools that speak
+    vision_msgs. ``vision_msgs`` is the imported ``vision_msgs.msg`` module (optional dependency)."""
+    out = vision_msgs.Detection2DArray(header=header)
+    for t in tracks:
+        x1, y1, x2, y2 = t.box
+        det = vision_msgs.Detection2D(header=header, id=str(t.id))
+        det.bbox.center.position.x = (x1 + x2) / 2.0
+        det.bbox.center.position.y = (y1 + y2) / 2.0
+        det.bbox.size_x = x2 - x1
+        det.bbox.size_y = y2 - y1
+        hyp = vision_msgs.ObjectHypothesisWithPose()
+        hyp.hypothesis.class_id = t.label_name
+        hyp.hypothesis.score = t.score
+        det.results.append(hyp)
+        out.detections.append(det)
+    return out

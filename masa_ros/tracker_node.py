@@ -6,7 +6,8 @@ pairs images with external detections by stamp, and reports health on /diagnosti
 
 Topics (relative, so they remap): ``image`` (sensor_msgs/Image) or ``image/compressed``,
 ``detections_in`` (masa_ros/DetectionArray, with ``given_detections``), ``tracks``
-(masa_ros/TrackedObjectArray), ``debug_image`` (sensor_msgs/Image, with ``publish_debug_image``).
+(masa_ros/TrackedObjectArray), ``debug_image`` (sensor_msgs/Image, with ``publish_debug_image``),
+``detections`` (vision_msgs/Detection2DArray with the track ID, when vision_msgs is installed).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from masa_ros.image_conversion import ImageConversionError, compressed_to_rgb, i
 from masa_ros.msg import DetectionArray, TrackedObjectArray
 from masa_ros.parameters import declare_all, node_settings, pipeline_config
 from masa_ros.stamp_pairing import StampBuffer
-from masa_ros.track_messages import detections_from_msg, stamp_ns, tracks_to_msg
+from masa_ros.track_messages import detections_from_msg, stamp_ns, tracks_to_detection2d, tracks_to_msg
 
 
 @dataclass
@@ -84,6 +85,10 @@ class TrackerNode(Node):
         self.tracks_pub = self.create_publisher(TrackedObjectArray, "tracks", 10)
         self.debug_pub = self.create_publisher(Image, "debug_image", qos_profile_sensor_data)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.vision_msgs = _optional_vision_msgs()
+        self.detections_pub = (
+            self.create_publisher(self.vision_msgs.Detection2DArray, "detections", 10) if self.vision_msgs else None
+        )
         self.create_timer(self.settings["diagnostics_period"], self._report)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._worker = threading.Thread(target=self._work, name="masa_inference", daemon=True)
@@ -160,6 +165,8 @@ class TrackerNode(Node):
         result = self.pipeline.process(frame, dets)
         height, width = frame.shape[:2]
         self.tracks_pub.publish(tracks_to_msg(result.tracks, msg.header, width, height))
+        if self.detections_pub is not None:
+            self.detections_pub.publish(tracks_to_detection2d(result.tracks, msg.header, self.vision_msgs))
         if self.settings["publish_debug_image"]:
             self.debug_pub.publish(rgb_to_image(self.painter.draw(frame, result.tracks), msg.header))
         self.health.processed += 1
@@ -199,6 +206,15 @@ class TrackerNode(Node):
         if self._worker is not None:
             self._worker.join(timeout=5.0)
         super().destroy_node()
+
+
+def _optional_vision_msgs() -> Any:
+    """``vision_msgs.msg`` when installed (it is not on PyPI, so not here), else None."""
+    try:
+        import vision_msgs.msg
+    except ImportError:
+        return None
+    return vision_msgs.msg
 
 
 def _mean_ms(values: deque) -> str:

@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
-# The main job on its built-in default: set everything up, then track people in the bundled
-# TUD-Campus clip with the default detector (MediaPipe SSD) and the MASA model, writing
-# runs/TUD-Campus/results.txt (MOTChallenge) and runs/TUD-Campus/tracks.mp4, and scoring the
-# result against the clip's ground truth. Without a CUDA GPU it uses config/masa_cpu.yaml
-# (512-pixel model input) so that it finishes in minutes.
+# The main job on its built-in default: set everything up, then replay the bundled TUD-Campus clip
+# as a camera topic through the real tracker node over DDS (ROS 2 from PyPI wheels), record its
+# TrackedObjectArray messages to an MCAP bag, and turn them into MOTChallenge results, HOTA/IDF1
+# against the clip's ground truth and an annotated MP4 under runs/ros_demo/.
+# Without a CUDA GPU the node uses config/masa_cpu.yaml (512-pixel model input).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
 # shellcheck disable=SC1091
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
-config="config/masa.yaml"
-python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || config="config/masa_cpu.yaml"
-echo "[demo] masa-track on data/mot15/TUD-Campus with $config"
-masa-track data/mot15/TUD-Campus/TUD-Campus.mp4 --config "$config" --gt data/mot15/TUD-Campus/gt/gt.txt "$@"
+python -m masa_ros.demo "$@"
