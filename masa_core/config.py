@@ -44,6 +44,25 @@ class FrameConfig:
 
 
 @dataclass(frozen=True)
+class MaskConfig:
+    """Instance masks for the output tracks (SAM box prompts on the backbone's image embedding).
+
+    enabled: compute ``Track.mask``; off → no mask decoder is built and nothing is spent.
+    checkpoint: SAM prompt encoder + mask decoder weights, an official SAM ViT-B/L/H or MobileSAM
+    file; empty → the MobileSAM asset. max_masks: at most this many masks per frame, for the
+    highest-scoring tracks (the others get ``mask = None``).
+    """
+
+    enabled: bool = False
+    checkpoint: str = ""
+    max_masks: int = 100
+
+    def validate(self) -> None:
+        if not 1 <= self.max_masks <= 10000:
+            raise ValueError(f"masks.max_masks = {self.max_masks!r}: must be an integer in [1, 10000]")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything :class:`masa_core.Pipeline` needs. The tracker defaults to the official
     plug-and-play settings, the ones MASA's detector-agnostic configs run with."""
@@ -52,6 +71,7 @@ class PipelineConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig.plug_and_play)
     frame: FrameConfig = field(default_factory=FrameConfig)
+    masks: MaskConfig = field(default_factory=MaskConfig)
 
     def validate(self) -> PipelineConfig:
         for section in dataclasses.fields(self):

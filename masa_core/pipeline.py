@@ -7,24 +7,30 @@ robot. Matching rules live in :mod:`masa_core.tracking.tracker`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from masa_core.config import PipelineConfig
+from masa_core.config import ConfigError, PipelineConfig
 from masa_core.detectors.base import Detections, Detector
-from masa_core.detectors.factory import build_detector_from_config
+from masa_core.detectors.factory import MASA_HEAD, build_detector_from_config
 from masa_core.inputs import check_frame, clean_detections
 from masa_core.models.build import build_model
 from masa_core.models.masa_model import MasaModel
+from masa_core.models.tinyvit_backbone import TinyViTBackbone
 from masa_core.tracking import MasaTracker
 
-STAGES = ("detector", "preprocess", "backbone", "adapter", "embed", "tracker")
+if TYPE_CHECKING:
+    from masa_core.segmentation.box_prompt import BoxPromptSegmenter
+
+STAGES = ("detector", "preprocess", "backbone", "adapter", "embed", "tracker", "masks")
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,9 @@ class Track:
     box: x1, y1, x2, y2 in pixels of the frame given to :meth:`Pipeline.process`.
     score: detection confidence now. match_score: association similarity this frame (0 when the
     track starts). age: frames since the track started (0 on its first frame).
+    mask: with ``masks.enabled``, the instance mask as a bool array covering the box rounded outward
+    and clipped to the image (:func:`masa_core.segmentation.box_window`); None when masks are off
+    or the track is beyond ``masks.max_masks``.
     """
 
     id: int
@@ -43,6 +52,7 @@ class Track:
     label_name: str
     match_score: float
     age: int
+    mask: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -82,10 +92,12 @@ class Pipeline:
         config: PipelineConfig | None = None,
         detector: Detector | None = None,
         model: MasaModel | None = None,
+        segmenter: BoxPromptSegmenter | None = None,
     ) -> None:
         self.config = (config or PipelineConfig()).validate()
         self._detector = detector
         self.model = model if model is not None else build_model(self.config.model)
+        self.segmenter = self._build_segmenter(segmenter) if self.config.masks.enabled else None
         self.tracker = MasaTracker(self.config.tracker)
         self.stats = PipelineStats()
         self._frame_index = 0
@@ -96,6 +108,20 @@ class Pipeline:
         if self._detector is None:
             self._detector = build_detector_from_config(self.config.detector)
         return self._detector
+
+    def _build_segmenter(self, given: BoxPromptSegmenter | None) -> BoxPromptSegmenter:
+        """The mask decoder, reusing the backbone's image embedding: the backbone must be SAM's encoder."""
+        from masa_core.segmentation.box_prompt import BoxPromptSegmenter
+
+        if not isinstance(self.model.backbone, TinyViTBackbone):
+            raise ConfigError(
+                f"masks.enabled needs a backbone that is SAM's image encoder; {self.model.variant!r} is not"
+            )
+        size = self.model.input_size
+        segmenter = given if given is not None else BoxPromptSegmenter(size, self.config.masks.checkpoint)
+        if segmenter.input_size != size:
+            raise ValueError(f"segmenter input size {segmenter.input_size} != model input size {size}")
+        return segmenter.to(self.model.device)
 
     def reset(self) -> None:
         """Forget all tracks and statistics (a new sequence starts)."""
@@ -113,21 +139,28 @@ class Pipeline:
         height, width = frame.shape[:2]
         timings: dict[str, float] = {}
         index = self._frame_index
-        with self._timed("detector", timings):
-            dets = detections if detections is not None else self.detector(frame, index)
-        dets, dropped = clean_detections(
-            dets, width, height, self.config.frame.min_box_size, self.config.frame.max_detections
-        )
+        own_head = detections is None and self.config.detector.kind == MASA_HEAD
+        if not own_head:
+            with self._timed("detector", timings):
+                dets = detections if detections is not None else self.detector(frame, index)
+            dets, dropped = self._clean(dets, width, height)
         embeds = torch.zeros(0, self.model.adapter.embed_head.fc_embed.out_features)
-        if len(dets):
+        taps: list[torch.Tensor] = []
+        scale = 1.0
+        if own_head or len(dets):
             with self._timed("preprocess", timings):
                 image, scale = self.model.preprocess(frame)
             with self._timed("backbone", timings), torch.inference_mode():
                 taps = self.model.backbone(image)
             with self._timed("adapter", timings), torch.inference_mode():
                 pyramid = self.model.adapter(taps)
-            with self._timed("embed", timings):
-                embeds = self.model.embed(pyramid, torch.from_numpy(dets.boxes) * scale)
+            if own_head:
+                with self._timed("detector", timings):
+                    dets = self._detect_with_head(pyramid, (height, width), scale)
+                dets, dropped = self._clean(dets, width, height)
+            if len(dets):
+                with self._timed("embed", timings):
+                    embeds = self.model.embed(pyramid, torch.from_numpy(dets.boxes) * scale)
         with self._timed("tracker", timings):
             result = self.tracker.update(
                 torch.from_numpy(dets.boxes).to(embeds.device),
@@ -137,6 +170,9 @@ class Pipeline:
                 frame_id=index,
             )
         tracks = self._tracks(dets, result.ids.cpu(), result.match_scores.cpu(), result.ages.cpu())
+        if self.segmenter is not None and tracks:
+            with self._timed("masks", timings):
+                tracks = self._with_masks(tracks, taps[-1], (height, width), scale)
         self._frame_index += 1
         self.stats.frames += 1
         self.stats.boxes_in += len(dets) + dropped
@@ -144,6 +180,20 @@ class Pipeline:
         for stage, seconds in timings.items():
             self.stats.seconds[stage] += seconds
         return FrameResult(index, tracks, dropped, timings)
+
+    def _clean(self, dets: Detections, width: int, height: int) -> tuple[Detections, int]:
+        frame_cfg = self.config.frame
+        return clean_detections(dets, width, height, frame_cfg.min_box_size, frame_cfg.max_detections)
+
+    @torch.inference_mode()
+    def _detect_with_head(self, pyramid: list[torch.Tensor], frame_hw: tuple[int, int], scale: float) -> Detections:
+        """Class-agnostic boxes from the adapter's own detection head ("segment and track anything")."""
+        size = self.model.input_size
+        valid = (min(size, round(frame_hw[0] * scale)), min(size, round(frame_hw[1] * scale)))
+        score_thr = self.config.detector.score_thr
+        return self.model.adapter.detection_head.detect(
+            pyramid, (size, size), valid, scale, score_thr=0.02 if score_thr is None else score_thr, frame_hw=frame_hw
+        )
 
     def _tracks(self, dets: Detections, ids: torch.Tensor, match: torch.Tensor, ages: torch.Tensor) -> list[Track]:
         names = tuple(self._detector.class_names) if self._detector is not None else ()
@@ -162,6 +212,20 @@ class Pipeline:
                 )
             )
         return tracks
+
+    def _with_masks(
+        self, tracks: list[Track], embedding: torch.Tensor, frame_hw: tuple[int, int], scale: float
+    ) -> list[Track]:
+        """``tracks`` with box-prompted masks for the ``masks.max_masks`` highest-scoring ones;
+        ``embedding`` is the backbone's last tap, SAM's image embedding of this frame."""
+        assert self.segmenter is not None
+        chosen = sorted(range(len(tracks)), key=lambda i: -tracks[i].score)[: self.config.masks.max_masks]
+        boxes = np.array([tracks[i].box for i in chosen], np.float32).reshape(-1, 4)
+        crops = self.segmenter.segment_crops(embedding, boxes, frame_hw, scale)
+        out = list(tracks)
+        for i, crop in zip(chosen, crops, strict=True):
+            out[i] = dataclasses.replace(tracks[i], mask=crop)
+        return out
 
     @contextmanager
     def _timed(self, stage: str, timings: dict[str, float]) -> Iterator[None]:

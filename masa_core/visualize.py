@@ -1,4 +1,5 @@
-"""Drawing tracks on frames: a stable colour per ID, the box, a label, and a short trail."""
+"""Drawing tracks on frames: a stable colour per ID, the box, a label, a short trail, and the
+instance mask (filled, translucent, outlined) when the track has one."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import cv2
 import numpy as np
 
 from masa_core.pipeline import Track
+from masa_core.segmentation.box_prompt import box_window
+
+MASK_ALPHA = 0.45
 
 
 def id_colour(track_id: int) -> tuple[int, int, int]:
@@ -28,6 +32,9 @@ class TrackPainter:
     def draw(self, frame_rgb: np.ndarray, tracks: Sequence[Track]) -> np.ndarray:
         """A copy of ``frame_rgb`` with ``tracks`` drawn on it."""
         out = frame_rgb.copy()
+        for t in tracks:
+            if t.mask is not None:
+                draw_mask(out, t.box, t.mask, id_colour(t.id))
         for t in tracks:
             colour = id_colour(t.id)
             x1, y1, x2, y2 = (round(v) for v in t.box)
@@ -50,3 +57,18 @@ class TrackPainter:
                 cv2.LINE_AA,
             )
         return out
+
+
+def draw_mask(
+    image: np.ndarray, box: tuple[float, float, float, float], mask: np.ndarray, colour: tuple[int, int, int]
+) -> None:
+    """Blend ``colour`` into ``image`` (in place) where a box-cropped ``Track.mask`` is set, and
+    outline its contours."""
+    x1, y1, x2, y2 = box_window(box, image.shape[0], image.shape[1])
+    if mask.shape != (y2 - y1, x2 - x1) or not mask.any():
+        return
+    region = image[y1:y2, x1:x2]
+    tint = np.asarray(colour, np.float32)
+    region[mask] = (region[mask] * (1 - MASK_ALPHA) + tint * MASK_ALPHA).astype(np.uint8)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(image, contours, -1, colour, 1, cv2.LINE_AA, offset=(x1, y1))

@@ -42,6 +42,9 @@ NODE_PARAMETERS = (
     NodeParameter("detections_buffer", 100, "unmatched images / detections kept while pairing by stamp", (1, 10000)),
     NodeParameter("detections_wait", 1.0, "seconds an image waits for its detections", (0.0, 60.0), live=True),
     NodeParameter("publish_debug_image", False, "publish 'debug_image' with boxes, IDs and trails", live=True),
+    NodeParameter(
+        "publish_instance_image", False, "publish 'instance_ids' (mono16 track IDs) when masks are on", live=True
+    ),
     NodeParameter("diagnostics_period", 1.0, "seconds between /diagnostics reports", (0.1, 60.0)),
 )
 
@@ -54,7 +57,7 @@ PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "model.device": ("auto | cpu | cuda | cuda:N", None),
     "model.fp16": ("half precision on CUDA", None),
     "model.seed": ("seed of an untrained adapter", (0, 2**31 - 1)),
-    "detector.kind": ("mediapipe_ssd | hog | yolo | grounding_dino (given: use given_detections)", None),
+    "detector.kind": ("mediapipe_ssd | hog | yolo | grounding_dino | masa_head (given: use given_detections)", None),
     "detector.score_thr": ("detection score threshold (unset = detector default)", (0.0, 1.0)),
     "detector.nms_iou_thr": ("detector NMS IoU (unset = detector default)", (0.0, 1.0)),
     "detector.classes": ("class names to keep ([] = all)", None),
@@ -73,6 +76,9 @@ PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "tracker.max_distance": ("spatial gate in pixels (-1 = off)", None),
     "tracker.fps": ("frame rate the spatial gate assumes", (1, 1000)),
     "tracker.with_cats": ("only match within a class", None),
+    "masks.enabled": ("box-prompted SAM masks for the tracks (TrackedObject.mask)", None),
+    "masks.checkpoint": ("SAM / MobileSAM checkpoint for the mask decoder ('' = MobileSAM asset)", None),
+    "masks.max_masks": ("masks for at most this many highest-scoring tracks", (1, 10000)),
     "frame.min_box_size": ("boxes thinner than this (px) are dropped", (0.0, 10000.0)),
     "frame.max_detections": ("most boxes per frame", (1, 100000)),
 }

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from masa_core import Detections, Track
+from masa_core.segmentation.box_prompt import box_window
+from masa_ros.image_conversion import mask_to_image
 from masa_ros.msg import DetectionArray, TrackedObject, TrackedObjectArray
 
 
@@ -24,8 +27,28 @@ def tracks_to_msg(tracks: list[Track], header: Header, width: int, height: int) 
         obj.box = [float(v) for v in t.box]
         obj.age = max(t.age, 0)
         obj.frames_since_seen = 0
+        if t.mask is not None:  # mono8 crop of the box window; empty Image when masks are off
+            obj.mask = mask_to_image(t.mask, header)
         msg.objects.append(obj)
     return msg
+
+
+def instance_image(tracks: list[Track], header: Header, width: int, height: int) -> Image:
+    """A full-frame ``mono16`` image of track IDs (ID + 1; 0 = no object) from the tracks' masks,
+    higher scores drawn over lower ones, for RViz and image-based consumers."""
+    ids = np.zeros((height, width), np.uint16)
+    for t in sorted((t for t in tracks if t.mask is not None), key=lambda t: t.score):
+        x1, y1, x2, y2 = box_window(t.box, height, width)
+        ids[y1:y2, x1:x2][t.mask] = t.id % 65535 + 1
+    return Image(
+        header=header,
+        height=height,
+        width=width,
+        encoding="mono16",
+        is_bigendian=0,
+        step=2 * width,
+        data=ids.astype("<u2").tobytes(),
+    )
 
 
 def detections_from_msg(msg: DetectionArray) -> Detections:

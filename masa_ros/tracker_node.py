@@ -7,7 +7,9 @@ pairs images with external detections by stamp, and reports health on /diagnosti
 Topics (relative, so they remap): ``image`` (sensor_msgs/Image) or ``image/compressed``,
 ``detections_in`` (masa_ros/DetectionArray, with ``given_detections``), ``tracks``
 (masa_ros/TrackedObjectArray), ``debug_image`` (sensor_msgs/Image, with ``publish_debug_image``),
-``detections`` (vision_msgs/Detection2DArray with the track ID, when vision_msgs is installed).
+``instance_ids`` (sensor_msgs/Image mono16, track ID + 1 per pixel, with ``masks.enabled`` and
+``publish_instance_image``), ``detections`` (vision_msgs/Detection2DArray with the track ID, when
+vision_msgs is installed).
 """
 
 from __future__ import annotations
@@ -40,7 +42,13 @@ from masa_ros.image_conversion import ImageConversionError, compressed_to_rgb, i
 from masa_ros.msg import DetectionArray, TrackedObjectArray
 from masa_ros.parameters import declare_all, node_settings, pipeline_config
 from masa_ros.stamp_pairing import StampBuffer
-from masa_ros.track_messages import detections_from_msg, stamp_ns, tracks_to_detection2d, tracks_to_msg
+from masa_ros.track_messages import (
+    detections_from_msg,
+    instance_image,
+    stamp_ns,
+    tracks_to_detection2d,
+    tracks_to_msg,
+)
 
 
 @dataclass
@@ -76,19 +84,21 @@ class TrackerNode(Node):
 
         reliable = QoSProfile(depth=self.settings["queue_size"], reliability=ReliabilityPolicy.RELIABLE)
         image_qos = reliable if self.settings["process_all_frames"] else qos_profile_sensor_data
+        # publishers first: whoever sees our subscriptions can rely on the outputs existing
+        self.tracks_pub = self.create_publisher(TrackedObjectArray, "tracks", 10)
+        self.debug_pub = self.create_publisher(Image, "debug_image", qos_profile_sensor_data)
+        self.instance_pub = self.create_publisher(Image, "instance_ids", qos_profile_sensor_data)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.vision_msgs = _optional_vision_msgs()
+        self.detections_pub = (
+            self.create_publisher(self.vision_msgs.Detection2DArray, "detections", 10) if self.vision_msgs else None
+        )
         if self.settings["compressed"]:
             self.create_subscription(CompressedImage, "image/compressed", self._on_image, image_qos)
         else:
             self.create_subscription(Image, "image", self._on_image, image_qos)
         if self.settings["given_detections"]:
             self.create_subscription(DetectionArray, "detections_in", self._on_detections, reliable)
-        self.tracks_pub = self.create_publisher(TrackedObjectArray, "tracks", 10)
-        self.debug_pub = self.create_publisher(Image, "debug_image", qos_profile_sensor_data)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.vision_msgs = _optional_vision_msgs()
-        self.detections_pub = (
-            self.create_publisher(self.vision_msgs.Detection2DArray, "detections", 10) if self.vision_msgs else None
-        )
         self.create_timer(self.settings["diagnostics_period"], self._report)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._worker = threading.Thread(target=self._work, name="masa_inference", daemon=True)
@@ -157,6 +167,8 @@ class TrackerNode(Node):
                 self.health.invalid_images += 1
                 self.get_logger().warning(f"image dropped: {e}", throttle_duration_sec=5.0)
             except Exception:  # keep tracking whatever one frame did; the traceback goes to the log
+                if not self.context.ok():  # shutting down: publishers are gone
+                    return
                 self.health.errors += 1
                 self.get_logger().error(f"frame failed:\n{traceback.format_exc()}", throttle_duration_sec=5.0)
 
@@ -167,6 +179,8 @@ class TrackerNode(Node):
         self.tracks_pub.publish(tracks_to_msg(result.tracks, msg.header, width, height))
         if self.detections_pub is not None:
             self.detections_pub.publish(tracks_to_detection2d(result.tracks, msg.header, self.vision_msgs))
+        if self.settings["publish_instance_image"] and self.pipeline.segmenter is not None:
+            self.instance_pub.publish(instance_image(result.tracks, msg.header, width, height))
         if self.settings["publish_debug_image"]:
             self.debug_pub.publish(rgb_to_image(self.painter.draw(frame, result.tracks), msg.header))
         self.health.processed += 1

@@ -234,7 +234,9 @@ def test_build_from_config(tmp_path: Path) -> None:
     assert isinstance(det, GivenDetector)
     assert len(det(np.zeros((4, 4, 3), np.uint8), 0)) == 1
     assert isinstance(build_detector_from_config(DetectorConfig(kind="hog")), Detector)
-    assert set(KINDS) == {"given", "mediapipe_ssd", "hog", "yolo", "grounding_dino"}
+    assert set(KINDS) == {"given", "mediapipe_ssd", "hog", "yolo", "grounding_dino", "masa_head"}
+    with pytest.raises(ValueError, match="runs inside the Pipeline"):
+        build_detector("masa_head")
 
 
 @needs_ssd

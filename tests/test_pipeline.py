@@ -103,3 +103,19 @@ def test_reset_forgets_tracks(pipeline, tud_frames):
     pipeline.reset()
     assert pipeline.tracker.num_tracks == 0 and pipeline.stats.frames == 0
     assert all(t.age == 0 for t in pipeline.process(tud_frames[0], gt_detections(1)).tracks)
+
+
+def test_the_adapters_detection_head_can_be_the_box_source(small_model, tud_frames):
+    cfg = load_config(overrides={"model": {"input_size": 256, "device": "cpu"}, "detector": {"kind": "masa_head"}})
+    pipe = Pipeline(cfg, model=small_model)
+    calls = []
+    hook = small_model.backbone.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        result = pipe.process(tud_frames[0])
+    finally:
+        hook.remove()
+    assert calls == [1]  # one backbone pass gives both the boxes and their embeddings
+    assert "detector" in result.timings and len(result.tracks) <= 50
+    for t in result.tracks:
+        x1, y1, x2, y2 = t.box
+        assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480 and t.label_name == "object"

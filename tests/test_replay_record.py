@@ -45,6 +45,8 @@ def test_replayed_video_tracked_and_recorded_matches_what_subscribers_saw(ros, t
     bag = tmp_path / "bag"
     record = subprocess.Popen(tool("record", str(bag), "--count", "4", "--quiet"))
     try:
+        # the recorder must be listening before the first tracks go out (volatile QoS keeps no history)
+        assert spin_until(ros, lambda: ros.count_subscribers("tracks") >= 2, 60)
         replay = subprocess.run(
             tool(
                 "replay",

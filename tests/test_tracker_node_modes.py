@@ -15,7 +15,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from masa_ros.image_conversion import image_to_rgb
+from masa_core.segmentation.box_prompt import box_window
+from masa_ros.image_conversion import image_to_mask, image_to_rgb
 from masa_ros.msg import TrackedObjectArray
 from tests.paths import TUD_CAMPUS_VIDEO
 from tests.ros_harness import EXECUTABLE, spin_until, start_node, stop_node
@@ -31,14 +32,17 @@ def setup(tmp_path_factory):
         "publish_debug_image": True,
         "detector.classes": "[Person]",
         "diagnostics_period": 0.2,
+        "masks.enabled": True,
+        "publish_instance_image": True,
     }
     proc = start_node(params, tmp_path_factory.mktemp("node") / "node.log")
     peer = rclpy.create_node("masa_modes_peer")
-    got = {"tracks": [], "debug": [], "diag": []}
+    got = {"tracks": [], "debug": [], "diag": [], "ids": []}
     pub = peer.create_publisher(CompressedImage, "image/compressed", qos_profile_sensor_data)
     peer.create_subscription(TrackedObjectArray, "tracks", got["tracks"].append, 50)
     peer.create_subscription(Image, "debug_image", got["debug"].append, qos_profile_sensor_data)
     peer.create_subscription(DiagnosticArray, "/diagnostics", got["diag"].append, 50)
+    peer.create_subscription(Image, "instance_ids", got["ids"].append, qos_profile_sensor_data)
     assert spin_until(peer, lambda: pub.get_subscription_count() > 0, 60)
     yield peer, pub, got, proc
     stop_node(proc)
@@ -73,12 +77,22 @@ def diagnostics(peer, got) -> dict[str, str]:
     return {kv.key: kv.value for kv in got["diag"][-1].status[0].values}
 
 
-def test_compressed_images_are_tracked_with_the_default_detector_and_drawn(setup):
+def test_compressed_images_are_tracked_with_masks_and_drawn(setup):
     peer, pub, got, _ = setup
-    assert publish_until(peer, pub, jpeg(5), lambda: bool(got["tracks"] and got["debug"]))
+    assert publish_until(peer, pub, jpeg(5), lambda: bool(got["tracks"] and got["debug"] and got["ids"])), {
+        k: len(v) for k, v in got.items()
+    }
     tracks = got["tracks"][-1]
     assert tracks.header.stamp.sec == 5 and len(tracks.objects) >= 3
     assert all(o.label == "Person" for o in tracks.objects)
+    for obj in tracks.objects:  # mono8 masks cropped to the box window
+        x1, y1, x2, y2 = box_window(obj.box, 480, 640)
+        assert (obj.mask.encoding, obj.mask.width, obj.mask.height) == ("mono8", x2 - x1, y2 - y1)
+    # at the tests' 128-pixel model input some small people get empty masks; most do not
+    assert np.mean([image_to_mask(o.mask).mean() > 0.1 for o in tracks.objects]) >= 0.5
+    ids = np.frombuffer(bytes(got["ids"][-1].data), "<u2").reshape(480, 640)
+    assert got["ids"][-1].encoding == "mono16"
+    assert set(np.unique(ids)) - {0} <= {o.id + 1 for o in tracks.objects} and ids.any()
     overlay = image_to_rgb(got["debug"][-1])
     assert overlay.shape == (480, 640, 3) and got["debug"][-1].header.stamp.sec == 5
 

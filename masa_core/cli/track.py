@@ -2,6 +2,11 @@
 annotated MP4.
 
     masa-track INPUT [--detections MOTFILE] [--output RESULTS.txt] [--video OUT.mp4] [--config FILE]
+               [--masks]
+
+With ``--masks`` each track also gets a SAM box-prompted instance mask: they are drawn in the MP4
+and written as a MOTS file (``frame id class_id img_h img_w rle``) next to the results, named
+``<results stem>.mots.txt``; see docs/masks.md.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from masa_core.assets import AssetError
 from masa_core.config import ConfigError, PipelineConfig, load_config
 from masa_core.eval.mot_format import MotFormatError, MotRows, write_mot
 from masa_core.models.checkpoint import CheckpointError
-from masa_core.pipeline import STAGES, Pipeline
+from masa_core.pipeline import STAGES, Pipeline, Track
+from masa_core.segmentation.box_prompt import paste_mask
+from masa_core.segmentation.rle import MOTS_PEDESTRIAN, MotsObject, remove_overlaps, write_mots
 from masa_core.video_io import FrameSource, VideoError, VideoWriter
 from masa_core.visualize import TrackPainter
 
@@ -38,6 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--input-size", type=int, help="model input side in pixels, a multiple of 64")
     p.add_argument("--checkpoint", help="MASA adapter checkpoint")
+    p.add_argument("--masks", action="store_true", help="segment each track (SAM box prompts); write a MOTS file")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--gt", type=Path, help="MOTChallenge ground truth: print HOTA / IDF1 / MOTA at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -56,9 +64,12 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         model["checkpoint"] = args.checkpoint
     if args.detector:
         detector["kind"] = args.detector
+    overrides: dict[str, Any] = {"model": model, "detector": detector}
+    if getattr(args, "masks", False):
+        overrides["masks"] = {"enabled": True}
     if args.detections:
         detector.update(kind="given", detections_file=str(args.detections))
-    return {"model": model, "detector": detector}
+    return overrides
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -72,6 +83,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     painter = TrackPainter()
     rows: dict[int, MotRows] = {}
     ids: set[int] = set()
+    mots_path = results_path.with_suffix(".mots.txt") if cfg.masks.enabled else None
+    mots: list[MotsObject] = []
     writer = VideoWriter(video_path, source.fps) if video_path else None
     start = time.perf_counter()
     try:
@@ -84,6 +97,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 np.array([t.id + 1 for t in tracks], np.int64),  # MOTChallenge ids count from 1
                 np.array([t.score for t in tracks], np.float32),
             )
+            if mots_path:
+                mots.extend(mots_objects(result.frame_index + 1, tracks, frame.shape[0], frame.shape[1]))
             if writer:
                 writer.write(painter.draw(frame, tracks))
     finally:
@@ -91,6 +106,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             writer.close()
     elapsed = time.perf_counter() - start
     write_mot(results_path, rows, zero_based=True)
+    if mots_path:
+        write_mots(mots_path, mots)
     stats = pipeline.stats
     summary: dict[str, Any] = {
         "frames": stats.frames,
@@ -102,6 +119,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ms_per_frame": stats.mean_ms(),
         "results": str(results_path),
         "video": str(video_path) if video_path else None,
+        "mots": str(mots_path) if mots_path else None,
         "device": str(pipeline.model.device),
         "input_size": cfg.model.input_size,
     }
@@ -112,13 +130,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def mots_objects(frame: int, tracks: list[Track], height: int, width: int) -> list[MotsObject]:
+    """MOTS rows (1-based ``frame``, id = track id + 1, class 2) for the tracks that have a mask,
+    overlaps given to the higher-scoring track as MOTS requires."""
+    masked = [t for t in tracks if t.mask is not None]
+    full = [paste_mask(t.mask, t.box, height, width) for t in masked if t.mask is not None]
+    disjoint = remove_overlaps(full, [t.score for t in masked])
+    return [MotsObject(frame, t.id + 1, MOTS_PEDESTRIAN, m) for t, m in zip(masked, disjoint, strict=True)]
+
+
 def format_summary(s: dict[str, Any]) -> str:
     lines = [
         f"frames: {s['frames']} in {s['seconds']:.1f} s ({s['fps']:.2f} fps) on {s['device']}, "
         f"input {s['input_size']} px",
         f"tracks: {s['tracks']}; boxes in: {s['boxes_in']}, dropped as invalid: {s['boxes_dropped']}",
         "ms per frame: " + ", ".join(f"{k} {s['ms_per_frame'][k]:.1f}" for k in STAGES),
-        f"results: {s['results']}" + (f"; video: {s['video']}" if s["video"] else ""),
+        f"results: {s['results']}"
+        + (f"; masks (MOTS): {s['mots']}" if s.get("mots") else "")
+        + (f"; video: {s['video']}" if s["video"] else ""),
     ]
     if "metrics" in s:
         m = s["metrics"]

@@ -9,7 +9,10 @@ from typing import Any
 
 from masa_core.detectors.base import Detector
 
-KINDS: tuple[str, ...] = ("mediapipe_ssd", "given", "hog", "yolo", "grounding_dino")
+# masa_head: the MASA adapter's own detection head; it needs the model's features, so the Pipeline
+# runs it itself and there is no frame-level detector class for it.
+MASA_HEAD = "masa_head"
+KINDS: tuple[str, ...] = ("mediapipe_ssd", "given", "hog", "yolo", "grounding_dino", MASA_HEAD)
 
 
 def _detector_class(kind: str) -> type:
@@ -34,6 +37,8 @@ def _detector_class(kind: str) -> type:
         from masa_core.detectors.grounding_dino import GroundingDINO
 
         return GroundingDINO
+    if kind == MASA_HEAD:
+        raise ValueError("detector kind 'masa_head' runs inside the Pipeline on the model's features")
     raise ValueError(f"unknown detector kind {kind!r}; allowed kinds: {', '.join(KINDS)}")
 
 
@@ -104,7 +109,7 @@ class DetectorConfig:
 
             if not parse_prompt(self.text_prompt):
                 _bad("text_prompt", self.text_prompt, "class names separated by ' . ', e.g. 'person . car .'")
-        if self.classes and self.kind in ("given", "grounding_dino"):
+        if self.classes and self.kind in ("given", "grounding_dino", MASA_HEAD):
             _bad("classes", self.classes, f"() for kind {self.kind!r} (it has no class filter)")
         if self.kind == "hog" and any(c.lower() != "person" for c in self.classes):
             _bad("classes", self.classes, "() or ('person',) for kind 'hog'")

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from masa_core.models.deform_fusion import DeformFusion
+from masa_core.models.detection_head import MasaDetectionHead
 from masa_core.models.embed_head import QuasiDenseEmbedHead
 from masa_core.models.roi_extractor import MultiLevelRoIAlign
 from masa_core.models.simple_fpn import SimpleFPN
@@ -24,7 +25,8 @@ PIXEL_STD = (58.395, 57.12, 57.375)
 
 
 class MasaAdapter(nn.Module):
-    """The trainable part: pyramid + deformable fusion + RoIAlign + track head."""
+    """The trainable part: pyramid + deformable fusion + RoIAlign + track head, and the detection
+    head (RPN + class-agnostic RoI box head) used for distillation and as a box source."""
 
     def __init__(self, in_channels: list[int], channels: int = 256, fusion_blocks: int = 3) -> None:
         super().__init__()
@@ -32,6 +34,8 @@ class MasaAdapter(nn.Module):
         self.fusion = DeformFusion(channels, channels, num_blocks=fusion_blocks)
         self.roi_extractor = MultiLevelRoIAlign(strides=(4, 8, 16, 32), output_size=7)
         self.embed_head = QuasiDenseEmbedHead(in_channels=channels)
+        # Built last so that the seeded initialisation of the parts above does not depend on it.
+        self.detection_head = MasaDetectionHead(in_channels=channels)
 
     def forward(self, taps: list[Tensor]) -> list[Tensor]:
         """Backbone maps → fused pyramid, five (B, 256, S/s, S/s) maps for s = 4 … 64."""
