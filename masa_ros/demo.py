@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from masa_core.eval.metrics import evaluate_mot
@@ -85,14 +84,7 @@ def run(args: argparse.Namespace) -> dict:
         round(((m.header.stamp.sec + m.header.stamp.nanosec * 1e-9) - START_STAMP) * fps): msg_to_tracks(m)
         for m in messages
     }
-    rows = {
-        i: MotRows(
-            np.array([t.box for t in ts], np.float32).reshape(-1, 4),
-            np.array([t.id + 1 for t in ts], np.int64),
-            np.array([t.score for t in ts], np.float32),
-        )
-        for i, ts in by_frame.items()
-    }
+    rows = {i: MotRows.from_tracks(ts) for i, ts in by_frame.items()}
     results = args.out / "results.txt"
     write_mot(results, rows, zero_based=True)
     painter = TrackPainter()

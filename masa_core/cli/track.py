@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from masa_core.assets import AssetError
@@ -92,11 +91,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result = pipeline.process(frame)
             tracks = result.tracks
             ids.update(t.id for t in tracks)
-            rows[result.frame_index] = MotRows(
-                np.array([t.box for t in tracks], np.float32).reshape(-1, 4),
-                np.array([t.id + 1 for t in tracks], np.int64),  # MOTChallenge ids count from 1
-                np.array([t.score for t in tracks], np.float32),
-            )
+            rows[result.frame_index] = MotRows.from_tracks(tracks)
             if mots_path:
                 mots.extend(mots_objects(result.frame_index + 1, tracks, frame.shape[0], frame.shape[1]))
             if writer:

@@ -113,11 +113,7 @@ def track_given_boxes(
         if pipe is not None:
             tracks = pipe.process(frame, dets).tracks
             seconds += time.perf_counter() - start
-            out = MotRows(
-                np.array([t.box for t in tracks], np.float32).reshape(-1, 4),
-                np.array([t.id + 1 for t in tracks], np.int64),
-                np.array([t.score for t in tracks], np.float32),
-            )
+            out = MotRows.from_tracks(tracks)
         else:
             assert iou is not None
             ids = iou.update(dets.boxes, dets.scores, index)

@@ -9,11 +9,15 @@ writers here key frames by the file's 1-based frame number unless told otherwise
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from masa_core.pipeline import Track
 
 PEDESTRIAN_CLASS = 1
 _SPLIT = re.compile(r"[,\s]+")
@@ -47,6 +51,15 @@ class MotRows:
     @classmethod
     def empty(cls) -> MotRows:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+    @classmethod
+    def from_tracks(cls, tracks: Sequence[Track]) -> MotRows:
+        """Rows of one frame's tracks; MOTChallenge ids count from 1, track ids from 0."""
+        return cls(
+            np.array([t.box for t in tracks], np.float32).reshape(-1, 4),
+            np.array([t.id + 1 for t in tracks], np.int64),
+            np.array([t.score for t in tracks], np.float32),
+        )
 
 
 def _parse_row(fields: list[str]) -> list[float]:
