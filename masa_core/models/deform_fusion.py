@@ -17,7 +17,7 @@ def sampled_deform_conv2d(
     x: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | None, stride: int, mask: Tensor
 ) -> Tensor:
     """3×3 modulated deformable convolution (padding 1) as one bilinear ``grid_sample`` of the nine
-    shifted grids and one matrix product: the same result as ``torchvision.ops.deform_conv2d``
+    shifted grids and one 1×1 convolution: the same result as ``torchvision.ops.deform_conv2d``
     (tested), but several times faster on the CPU, backward pass included (``bench/bench_deform.py``).
     """
     b, c, h, w = x.shape
@@ -33,9 +33,9 @@ def sampled_deform_conv2d(
     # outside the map read zeros, as in DCN.
     grid = torch.stack(((2 * px + 1) / w - 1, (2 * py + 1) / h - 1), dim=-1)
     sampled = F.grid_sample(x, grid.view(b, 9 * ho, wo, 2), mode="bilinear", padding_mode="zeros", align_corners=False)
-    columns = (sampled.view(b, c, 9, ho, wo) * mask.view(b, 1, 9, ho, wo)).view(b, c * 9, ho * wo)
-    out = torch.matmul(weight.reshape(weight.shape[0], c * 9), columns).view(b, -1, ho, wo)
-    return out if bias is None else out + bias.view(1, -1, 1, 1)
+    columns = (sampled.view(b, c, 9, ho, wo) * mask.view(b, 1, 9, ho, wo)).view(b, c * 9, ho, wo)
+    # A 1×1 convolution over the (channel, tap) columns: the batch shares one weight matrix.
+    return F.conv2d(columns, weight.reshape(weight.shape[0], c * 9, 1, 1), bias)
 
 
 class ModulatedDeformConv(nn.Module):
