@@ -132,6 +132,12 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str, base: Any) -> Any:
     return cls(**values)
 
 
+def dataclass_from_dict(cls: type, data: Mapping[str, Any], base: Any = None) -> Any:
+    """A (nested) dataclass ``cls``: ``base`` (default: ``cls()``) with ``data`` laid over it, every
+    key and type checked (ConfigError names the first bad key)."""
+    return _build(cls, data, "", base if base is not None else cls())
+
+
 def config_from_dict(data: Mapping[str, Any], base: PipelineConfig | None = None) -> PipelineConfig:
     """A validated config: ``base`` (the built-in defaults) overridden by nested ``data``."""
     return _build(PipelineConfig, data, "", base or PipelineConfig()).validate()

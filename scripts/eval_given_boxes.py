@@ -44,8 +44,13 @@ def sequence_inputs(folder: Path) -> tuple[Path, Path]:
     return frames, gt
 
 
-def table_row(run: GivenBoxesResult, input_size: int) -> dict[str, Any]:
-    name = f"MASA (untrained adapter, {input_size}px)" if run.tracker == "masa" else "IoU + Hungarian"
+def table_row(run: GivenBoxesResult, input_size: int, masa_name: str) -> dict[str, Any]:
+    names = {
+        "masa": f"MASA ({masa_name}, {input_size}px)",
+        "iou": "IoU + Hungarian",
+        "reid": "crop-ReID + MASA tracker",
+    }
+    name = names[run.tracker]
     row: dict[str, Any] = {"sequence": run.sequence, "tracker": name, "frames": run.frames}
     row.update({k: run.metrics[k] for k in COLUMNS})
     row["ms/frame"] = run.ms_per_frame
@@ -59,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--trackers", nargs="+", choices=TRACKERS, default=list(TRACKERS))
     p.add_argument("--device", default="cpu", help="MASA device: cpu | cuda | auto")
     p.add_argument("--checkpoint", default="", help="MASA adapter checkpoint (default: untrained adapter)")
+    p.add_argument("--label", default="", help="name of the MASA adapter in the table")
     p.add_argument("--max-frames", type=int, help="only the first frames of each sequence")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     p.add_argument("--results-dir", type=Path, default=Path("runs/given_boxes"), help="MOT results and JSON")
@@ -73,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         f"tracker {TrackerConfig.plug_and_play()}",
         file=sys.stderr,
     )
+    masa_name = args.label or (f"adapter {args.checkpoint}" if args.checkpoint else "untrained adapter")
     rows = []
     # One MASA pipeline for all sequences (reset per sequence), so the model is built once.
     pipeline = Pipeline(load_config(overrides=overrides)) if "masa" in args.trackers else None
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
             run = track_given_boxes(
                 frames, gt, tracker, overrides, args.max_frames, out, progress=not args.quiet, pipeline=pipeline
             )
-            row = table_row(run, args.input_size)
+            row = table_row(run, args.input_size, masa_name)
             rows.append(row)
             saved = {**row, "metrics": run.metrics, "stage_ms": run.stage_ms}
             out.with_suffix(".json").write_text(json.dumps(saved, indent=2))

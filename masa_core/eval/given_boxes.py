@@ -4,9 +4,10 @@ MASA's paper evaluates association alone by feeding every tracker the same boxes
 given observations"). Here the boxes are a MOTChallenge sequence's filtered ground truth (score 1),
 handed frame by frame either to :class:`masa_core.pipeline.Pipeline` (``tracker="masa"``: MASA
 embeddings + MASA tracker) or to :class:`masa_core.tracking.iou_tracker.IouTracker`
-(``tracker="iou"``: IoU-only baseline). The ids are written as a MOTChallenge results file and
-scored with :func:`masa_core.eval.metrics.evaluate_mot`, so detection metrics (DetA, MOTA) are
-near perfect by construction and AssA / IDF1 / IDSW measure the association.
+(``tracker="iou"``: IoU-only baseline) or to the MASA tracker fed with crop-and-embed ImageNet
+MobileNetV2 features (``tracker="reid"``: the DeepSORT-style appearance baseline). The ids are
+written as a MOTChallenge results file and scored with :func:`masa_core.eval.metrics.evaluate_mot`,
+so detection metrics (DetA, MOTA) are near perfect by construction and AssA / IDF1 / IDSW measure the association.
 """
 
 from __future__ import annotations
@@ -18,18 +19,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from masa_core.config import load_config
 from masa_core.detectors.base import Detections
 from masa_core.eval.metrics import evaluate_mot
 from masa_core.eval.mot_format import MotRows, read_mot, write_mot
+from masa_core.models.crop_reid import CropReIDEmbedder
 from masa_core.pipeline import Pipeline
+from masa_core.tracking import MasaTracker, TrackerConfig
 from masa_core.tracking.iou_tracker import IouTracker
 from masa_core.video_io import FrameSource
 
-TrackerKind = Literal["masa", "iou"]
-TRACKERS: tuple[str, ...] = ("masa", "iou")
+TrackerKind = Literal["masa", "iou", "reid"]
+TRACKERS: tuple[str, ...] = ("masa", "iou", "reid")
 
 
 @dataclass
@@ -93,7 +97,10 @@ def track_given_boxes(
 
     pipe: Pipeline | None = None
     iou: IouTracker | None = None
-    if tracker == "masa":
+    reid: tuple[CropReIDEmbedder, MasaTracker] | None = None
+    if tracker == "reid":
+        reid = (CropReIDEmbedder(device="cpu"), MasaTracker(TrackerConfig.plug_and_play()))
+    elif tracker == "masa":
         if pipeline is None:
             cfg = load_config(overrides=_merge({"model": {"device": "cpu"}}, overrides or {}))
             pipeline = Pipeline(cfg)
@@ -114,6 +121,17 @@ def track_given_boxes(
             tracks = pipe.process(frame, dets).tracks
             seconds += time.perf_counter() - start
             out = MotRows.from_tracks(tracks)
+        elif reid is not None:
+            embedder, masa_tracker = reid
+            boxes = torch.from_numpy(dets.boxes.astype(np.float32))
+            result = masa_tracker.update(
+                boxes, torch.from_numpy(dets.scores), torch.zeros(len(boxes), dtype=torch.long),
+                embedder(frame, dets.boxes).cpu(), index,
+            )  # fmt: skip
+            seconds += time.perf_counter() - start
+            ids = result.ids.numpy()
+            keep = ids >= 0
+            out = MotRows(dets.boxes[keep], ids[keep] + 1, dets.scores[keep])
         else:
             assert iou is not None
             ids = iou.update(dets.boxes, dets.scores, index)
