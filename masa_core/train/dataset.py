@@ -28,6 +28,7 @@ class DataConfig:
     images: str = "data/train_images"
     cache: str = ""
     repeats: int = 1  # pairs per image per epoch
+    holdout_every: int = 10  # every n-th image (sorted by path) is held out of training; 0 = none
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -39,8 +40,11 @@ class DataError(ValueError):
 class PairDataset:
     """``len(images) * repeats`` view pairs per epoch; ``pair(i, epoch)`` is deterministic."""
 
-    def __init__(self, cfg: DataConfig, seed: int = 0, device: str = "cpu") -> None:
+    def __init__(self, cfg: DataConfig, seed: int = 0, device: str = "cpu", split: str = "train") -> None:
+        """``split``: "train" (without the held-out images), "holdout" (only them) or "all"."""
         cfg.augment.validate()
+        if split not in ("train", "holdout", "all"):
+            raise ValueError(f"split = {split!r}: expected train, holdout or all")
         root = Path(cfg.images)
         if not root.is_dir():
             raise DataError(f"training images: {root} is not a folder")
@@ -49,6 +53,11 @@ class PairDataset:
         )
         if not self.paths:
             raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+        if split != "all" and cfg.holdout_every > 0:
+            n = cfg.holdout_every
+            self.paths = [p for i, p in enumerate(self.paths) if (i % n == n - 1) == (split == "holdout")]
+            if not self.paths:
+                raise DataError(f"no {split} images under {root} with holdout_every = {n}")
         held = [p for p in self.paths if any(part in str(p).lower() for part in HELD_OUT_PARTS)]
         if held:
             raise DataError(f"refusing held-out evaluation data in the training set: {held[0]}")
