@@ -18,12 +18,13 @@ import pytest
 import torch
 
 from masa_core.cli.track import overrides_from, parse_args
-from masa_core.config import PipelineConfig, config_from_dict
+from masa_core.config import PipelineConfig, config_from_dict, load_config
 from masa_core.models.build import ModelConfig, build_model
 from masa_core.models.checkpoint import CheckpointError, save_adapter
 from masa_core.models.masa_model import MasaModel
 from masa_core.models.zoo import build_masa_r50, build_masa_sam, identify
 from masa_core.pipeline import Pipeline
+from tests.paths import REPO
 
 torch.set_num_threads(1)
 FIXTURES = Path(__file__).parent / "fixtures" / "official_keys"
@@ -278,3 +279,28 @@ def test_cli_selects_variant_and_checkpoints() -> None:
 
 def test_model_is_a_masa_model() -> None:
     assert isinstance(build_masa_r50(SIZE), MasaModel)
+
+
+# --- open-vocabulary tracking: Grounding-DINO boxes, MASA-R50 association ----------------------
+
+
+def test_grounding_dino_with_masa_r50_tracks_prompted_classes(tmp_path, r50_file, tud_frames) -> None:
+    pytest.importorskip("transformers")
+    from tests.gdino_tiny import write_tiny_grounding_dino
+
+    gdino = write_tiny_grounding_dino(tmp_path / "gdino")
+    config = load_config(
+        REPO / "config" / "masa_r50_gdino.yaml",
+        {
+            "model": {"checkpoint": str(r50_file), "input_size": SIZE, "device": "cpu"},
+            "detector": {"weights": str(gdino), "text_prompt": "person . car .", "score_thr": 0.0},
+        },
+    )
+    pipe = Pipeline(config)
+    assert pipe.model.variant == "masa_r50"
+    results = [pipe.process(f) for f in tud_frames[:2]]
+    tracks = [t for r in results for t in r.tracks]
+    assert tracks, "the random tiny model still scores every query above 0"
+    assert {t.label_name for t in tracks} <= {"person", "car"}
+    assert pipe.detector.class_names == ("person", "car")
+    assert all(r.timings["detector"] > 0 and r.timings["embed"] > 0 for r in results)
