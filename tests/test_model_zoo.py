@@ -304,3 +304,35 @@ def test_grounding_dino_with_masa_r50_tracks_prompted_classes(tmp_path, r50_file
     assert {t.label_name for t in tracks} <= {"person", "car"}
     assert pipe.detector.class_names == ("person", "car")
     assert all(r.timings["detector"] > 0 and r.timings["embed"] > 0 for r in results)
+
+
+def test_r50_deform_fusion_reads_the_coarser_level_like_the_official_code() -> None:
+    """fix_upsample=False (MASA-R50): the coarser map is convolved at its own size with the offset and
+    mask buffers read as mmcv's kernel reads them (leading planes), then upsampled."""
+    from torchvision.ops import deform_conv2d
+
+    from masa_core.models.deform_fusion import DeformFusionBlock
+
+    assert all(not b.fix_upsample for b in build_masa_r50(SIZE).adapter.fusion.dyhead_blocks)
+    torch.manual_seed(0)
+    block = DeformFusionBlock(32, 32, fix_upsample=False).eval()
+    torch.nn.init.normal_(block.spatial_conv_offset.weight, 0, 0.1)
+    torch.nn.init.normal_(block.spatial_conv_offset.bias, 0, 0.5)
+    x0, x1 = torch.randn(1, 32, 8, 8), torch.randn(1, 32, 4, 4)
+    with torch.no_grad():
+        out = block([x0, x1])[0]
+        om = block.spatial_conv_offset(x0)
+        off, msk = om[:, :54], om[:, 54:].sigmoid()
+
+        def conv(module, x, o, m):
+            return module.norm(deform_conv2d(x, o, module.conv.weight, padding=1, mask=m))
+
+        mid = conv(block.spatial_conv_mid, x0, off[:, :18], msk[:, :9])
+        o_high = off[:, 36:54].reshape(1, -1)[:, : 18 * 16].reshape(1, 18, 4, 4)
+        m_high = msk[:, 18:27].reshape(1, -1)[:, : 9 * 16].reshape(1, 9, 4, 4)
+        high = torch.nn.functional.interpolate(
+            conv(block.spatial_conv_high, x1, o_high, m_high), size=(8, 8), mode="bilinear", align_corners=True
+        )
+        torch.testing.assert_close(out, (mid + high) / 2, atol=1e-4, rtol=1e-4)
+        block.fix_upsample = True
+        assert not torch.allclose(block([x0, x1])[0], out, atol=1e-3)

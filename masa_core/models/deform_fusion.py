@@ -40,14 +40,29 @@ class NormedDeformConv(nn.Module):
         return self.norm(self.conv(x, offset, mask))
 
 
+def leading_planes(t: Tensor, height: int, width: int) -> Tensor:
+    """(B, C, H, W) → (B, C, height, width) made of the first C·height·width values of each item in
+    memory order: what mmcv's deformable-conv kernel reads when handed an offset or mask map larger
+    than its output (it indexes the buffer as C planes of the output size)."""
+    b, c = t.shape[:2]
+    return t.contiguous().flatten(1)[:, : c * height * width].view(b, c, height, width)
+
+
 class DeformFusionBlock(nn.Module):
-    """One fusion step over all levels; levels are ordered fine (stride 4) to coarse."""
+    """One fusion step over all levels; levels are ordered fine (stride 4) to coarse.
+
+    ``fix_upsample`` (MASA's flag) chooses the coarser level's path: True (default here) upsamples it
+    onto this grid, then convolves it with this level's offsets; False (the official default, which the
+    released MASA-R50 weights were trained with) convolves it at its own size with the offsets as mmcv
+    reads them (:func:`leading_planes`), then upsamples the result.
+    """
 
     offset_dim = 2 * 3 * 3 * 3  # (dy, dx) × 3×3 kernel × 3 source levels
     mask_dim = 3 * 3 * 3
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, fix_upsample: bool = True) -> None:
         super().__init__()
+        self.fix_upsample = fix_upsample
         self.spatial_conv_offset = nn.Conv2d(in_channels, self.offset_dim + self.mask_dim, 3, padding=1)
         self.spatial_conv_high = NormedDeformConv(in_channels, out_channels)
         self.spatial_conv_mid = NormedDeformConv(in_channels, out_channels)
@@ -67,21 +82,32 @@ class DeformFusionBlock(nn.Module):
             if i > 0:  # the finer level below, sampled with stride 2 onto this grid
                 total = total + self.spatial_conv_low(levels[i - 1], offsets[1], masks[1])
                 n += 1
-            if i < len(levels) - 1:  # the coarser level above, upsampled onto this grid first
+            if i < len(levels) - 1 and self.fix_upsample:  # the coarser level, upsampled onto this grid first
                 up = F.interpolate(levels[i + 1], size=x.shape[-2:], mode="bilinear", align_corners=True)
                 total = total + self.spatial_conv_high(up, offsets[2], masks[2])
+                n += 1
+            elif i < len(levels) - 1:  # official order: convolve the coarser level, then upsample
+                h, w = levels[i + 1].shape[-2:]
+                high = self.spatial_conv_high(
+                    levels[i + 1], leading_planes(offsets[2], h, w), leading_planes(masks[2], h, w)
+                )
+                total = total + F.interpolate(high, size=x.shape[-2:], mode="bilinear", align_corners=True)
                 n += 1
             outs.append(total / n)
         return outs
 
 
 class DeformFusion(nn.Module):
-    """``num_blocks`` fusion blocks applied in sequence to a feature pyramid."""
+    """``num_blocks`` fusion blocks applied in sequence to a feature pyramid (``fix_upsample``: see
+    :class:`DeformFusionBlock`)."""
 
-    def __init__(self, in_channels: int = 256, out_channels: int = 256, num_blocks: int = 3) -> None:
+    def __init__(
+        self, in_channels: int = 256, out_channels: int = 256, num_blocks: int = 3, fix_upsample: bool = True
+    ) -> None:
         super().__init__()
         self.dyhead_blocks = nn.ModuleList(
-            DeformFusionBlock(in_channels if i == 0 else out_channels, out_channels) for i in range(num_blocks)
+            DeformFusionBlock(in_channels if i == 0 else out_channels, out_channels, fix_upsample)
+            for i in range(num_blocks)
         )
 
     def forward(self, levels: list[Tensor]) -> list[Tensor]:

@@ -95,7 +95,10 @@ def build_masa_r50(input_size: int = 1024) -> MasaModel:
     backbone = CaffeResNet50()
     neck = FPN(backbone.out_channels, 256, num_outs=5, norm="bn")
     adapter = MasaAdapter(
-        backbone.out_channels, neck=neck, fusion=DeformFusion(256, 256, num_blocks=3), box_head="shared4conv1fc"
+        backbone.out_channels,
+        neck=neck,
+        fusion=DeformFusion(256, 256, num_blocks=3, fix_upsample=False),
+        box_head="shared4conv1fc",
     )
     pre = PREPROCESSING["masa_r50"]
     layout = _official_layout({"backbone": backbone}, adapter)
