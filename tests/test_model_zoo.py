@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 import torch
 
-from masa_core.cli.track import overrides_from, parse_args
+from masa_core.cli.track import main, overrides_from, parse_args
 from masa_core.config import PipelineConfig, config_from_dict, load_config
 from masa_core.models.build import ModelConfig, build_model
 from masa_core.models.checkpoint import CheckpointError, save_adapter
 from masa_core.models.masa_model import MasaModel
 from masa_core.models.zoo import build_masa_r50, build_masa_sam, identify
 from masa_core.pipeline import Pipeline
-from tests.paths import REPO
+from tests.paths import REPO, TUD_CAMPUS_GT, TUD_CAMPUS_VIDEO
 
 torch.set_num_threads(1)
 FIXTURES = Path(__file__).parent / "fixtures" / "official_keys"
@@ -268,6 +268,17 @@ def test_r50_backbone_is_caffe_style_and_frozen() -> None:
     assert [t.shape[1:] for t in taps] == [
         (c, SIZE // s, SIZE // s) for c, s in zip((256, 512, 1024, 2048), (4, 8, 16, 32), strict=True)
     ]
+
+
+def test_masa_track_runs_masa_r50_from_an_official_checkpoint(tmp_path, r50_file, capsys) -> None:
+    out = tmp_path / "results.txt"
+    argv = [str(TUD_CAMPUS_VIDEO), "--variant", "masa_r50", "--checkpoint", str(r50_file), "--input-size", "256"]
+    argv += ["--detections", str(TUD_CAMPUS_GT), "--max-frames", "3", "--output", str(out), "--no-video", "--quiet"]
+    assert main(argv) == 0
+    rows = [line.split(",") for line in out.read_text().splitlines()]
+    assert {int(r[0]) for r in rows} == {1, 2, 3} and len(rows) > 3
+    wrong = main([argv[0], "--variant", "masa_sam_b", *argv[3:]])
+    assert wrong == 2 and "looks like a MASA-R50 checkpoint" in capsys.readouterr().err
 
 
 def test_cli_selects_variant_and_checkpoints() -> None:

@@ -12,7 +12,7 @@ from masa_core.device import resolve_device, resolve_dtype
 from masa_core.models.checkpoint import load_adapter
 from masa_core.models.masa_model import MasaAdapter, MasaModel
 from masa_core.models.tinyvit_backbone import TinyViTBackbone
-from masa_core.models.zoo import OFFICIAL_VARIANTS, build_masa_r50, build_masa_sam, load_zoo_weights
+from masa_core.models.zoo import OFFICIAL_VARIANTS, PREPROCESSING, build_masa_r50, build_masa_sam, load_zoo_weights
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,10 @@ def build_masa_mobilesam(cfg: ModelConfig) -> MasaModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         adapter = MasaAdapter(backbone.out_channels)
-    return MasaModel("masa_mobilesam", backbone, adapter, cfg.input_size)
+    pre = PREPROCESSING["masa_mobilesam"]
+    return MasaModel(
+        "masa_mobilesam", backbone, adapter, cfg.input_size, pixel_mean=pre.pixel_mean, pixel_std=pre.pixel_std
+    )
 
 
 def build_official(cfg: ModelConfig) -> MasaModel:

@@ -44,7 +44,7 @@ OFFICIAL_VARIANTS = ("masa_r50", "masa_sam_b", "masa_sam_h")
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """A variant's input rule: normalisation (RGB, 0..255) and the default longest side.
+    """A variant's input normalisation (RGB, 0..255); the longest side is ``model.input_size`` (1024).
 
     Both official configs (R50 and SAM) normalise RGB with the ImageNet statistics, which are SAM's
     (data preprocessor ``mean`` / ``std``, ``bgr_to_rgb=True``), and resize the longest side to 1024
@@ -54,14 +54,13 @@ class Preprocessing:
 
     pixel_mean: tuple[float, float, float]
     pixel_std: tuple[float, float, float]
-    input_size: int = 1024
 
 
 PREPROCESSING: dict[str, Preprocessing] = {
-    "masa_mobilesam": Preprocessing(PIXEL_MEAN, PIXEL_STD, 1024),
-    "masa_r50": Preprocessing(PIXEL_MEAN, PIXEL_STD, 1024),
-    "masa_sam_b": Preprocessing(PIXEL_MEAN, PIXEL_STD, 1024),
-    "masa_sam_h": Preprocessing(PIXEL_MEAN, PIXEL_STD, 1024),
+    "masa_mobilesam": Preprocessing(PIXEL_MEAN, PIXEL_STD),
+    "masa_r50": Preprocessing(PIXEL_MEAN, PIXEL_STD),
+    "masa_sam_b": Preprocessing(PIXEL_MEAN, PIXEL_STD),
+    "masa_sam_h": Preprocessing(PIXEL_MEAN, PIXEL_STD),
 }
 
 
@@ -145,10 +144,8 @@ def identify(state: Mapping[str, Tensor]) -> str | None:
     masa_width = width("masa_adapter.0.lateral_convs.0.conv.weight", 1)
     if "masa_adapter.0.fpn1.0.weight" in state and masa_width in vit:
         return f"masa_sam_{vit[masa_width]}"
-    if masa_width == 256 and "backbone.layer1.0.conv1.weight" in state:
+    if masa_width == 256:  # FPN on ResNet-50's stride-4 map (with or without the backbone's keys)
         return "masa_r50"
-    if masa_width == 256:
-        return "masa_r50"  # the adapter of MASA-R50 without its backbone
     if "neck.lateral_convs.0.conv.weight" in state:
         return "masa_mobilesam"
     return None
