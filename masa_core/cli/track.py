@@ -2,7 +2,7 @@
 annotated MP4.
 
     masa-track INPUT [--detections MOTFILE] [--output RESULTS.txt] [--video OUT.mp4] [--config FILE]
-               [--masks]
+               [--masks] [--variant masa_r50 --checkpoint masa_r50.pth]
 
 With ``--masks`` each track also gets a SAM box-prompted instance mask: they are drawn in the MP4
 and written as a MOTS file (``frame id class_id img_h img_w rle``) next to the results, named
@@ -43,7 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--detector", help="detector kind: mediapipe_ssd (default), hog, yolo, grounding_dino")
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--input-size", type=int, help="model input side in pixels, a multiple of 64")
-    p.add_argument("--checkpoint", help="MASA adapter checkpoint")
+    p.add_argument("--variant", help="model: masa_mobilesam (default), masa_r50, masa_sam_b, masa_sam_h")
+    p.add_argument("--checkpoint", help="MASA weights: an official MASA checkpoint or one saved by masa_core")
+    p.add_argument("--backbone-checkpoint", help="backbone weights: SAM's sam_vit_{b,h}_*.pth for masa_sam_{b,h}")
     p.add_argument("--masks", action="store_true", help="segment each track (SAM box prompts); write a MOTS file")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--gt", type=Path, help="MOTChallenge ground truth: print HOTA / IDF1 / MOTA at the end")
@@ -59,8 +61,12 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         model["device"] = args.device
     if args.input_size is not None:
         model["input_size"] = args.input_size
+    if getattr(args, "variant", None):
+        model["variant"] = args.variant
     if args.checkpoint:
         model["checkpoint"] = args.checkpoint
+    if getattr(args, "backbone_checkpoint", None):
+        model["backbone_checkpoint"] = args.backbone_checkpoint
     if args.detector:
         detector["kind"] = args.detector
     overrides: dict[str, Any] = {"model": model, "detector": detector}

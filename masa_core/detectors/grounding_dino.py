@@ -1,7 +1,9 @@
 """Optional plug-in: open-vocabulary Grounding-DINO through Hugging Face ``transformers``.
 
-Needs ``pip install transformers`` and a model directory on disk (e.g. a saved
-``IDEA-Research/grounding-dino-tiny``); nothing is downloaded. Imported on construction.
+Needs ``pip install transformers`` (tested with 5.24) and a model directory on disk (e.g. a saved
+``IDEA-Research/grounding-dino-tiny``); nothing is downloaded. Imported on construction. With
+MASA-R50 as the tracker this is MASA's open-vocabulary tracking (config/masa_r50_gdino.yaml,
+docs/model_zoo.md).
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ class GroundingDINO:
         with self._torch.no_grad():
             outputs = self._model(**inputs)
         result = self._post_process(outputs, inputs["input_ids"], (h, w))
-        phrases = result.get("text_labels", result.get("labels", []))
+        # transformers >= 4.51 gives the phrases as text_labels (reading labels there warns)
+        phrases = result["text_labels"] if "text_labels" in result else result.get("labels", [])
         labels = [match_phrase(str(p), self.class_names) for p in phrases]
         keep = np.array([lab is not None for lab in labels], dtype=bool)
         if not keep.any():

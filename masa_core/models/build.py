@@ -12,15 +12,21 @@ from masa_core.device import resolve_device, resolve_dtype
 from masa_core.models.checkpoint import load_adapter
 from masa_core.models.masa_model import MasaAdapter, MasaModel
 from masa_core.models.tinyvit_backbone import TinyViTBackbone
+from masa_core.models.zoo import OFFICIAL_VARIANTS, PREPROCESSING, build_masa_r50, build_masa_sam, load_zoo_weights
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Which model runs, with which weights, where.
 
-    variant: the backbone + adapter pairing (see :data:`VARIANTS`).
-    backbone_checkpoint: official backbone weights; empty → the asset the set-up script fetched.
-    checkpoint: adapter weights written by masa_core; empty → an untrained adapter drawn from ``seed``.
+    variant: the backbone + adapter pairing (see :data:`VARIANTS`; ``masa_r50``, ``masa_sam_b``,
+    ``masa_sam_h`` are the official model zoo, see docs/model_zoo.md).
+    backbone_checkpoint: official backbone weights: MobileSAM's (empty → the fetched asset) for
+    ``masa_mobilesam``, SAM's ``sam_vit_b_01ec64.pth`` / ``sam_vit_h_4b8939.pth`` for MASA-SAM-B / H
+    (empty → the SAM weights come from ``checkpoint``, or random without it); unused by ``masa_r50``.
+    checkpoint: ``masa_mobilesam``: adapter weights written by masa_core; official variants: the
+    released MASA checkpoint or our own save of that variant. Empty → untrained weights from ``seed``.
+    strict: official variants: every model key must come from the given files, shapes equal.
     input_size: side of the square model input (longest image side is resized to it), multiple of 64.
     device: auto | cpu | cuda | cuda:N.  fp16: half precision, applied on CUDA only.
     """
@@ -32,6 +38,7 @@ class ModelConfig:
     device: str = "auto"
     fp16: bool = True
     seed: int = 0
+    strict: bool = True
 
     def validate(self) -> None:
         if self.variant not in VARIANTS:
@@ -51,11 +58,27 @@ def build_masa_mobilesam(cfg: ModelConfig) -> MasaModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         adapter = MasaAdapter(backbone.out_channels)
-    return MasaModel("masa_mobilesam", backbone, adapter, cfg.input_size)
+    pre = PREPROCESSING["masa_mobilesam"]
+    return MasaModel(
+        "masa_mobilesam", backbone, adapter, cfg.input_size, pixel_mean=pre.pixel_mean, pixel_std=pre.pixel_std
+    )
+
+
+def build_official(cfg: ModelConfig) -> MasaModel:
+    """An official zoo variant (official key layout), its weights from ``checkpoint`` and, for
+    MASA-SAM, ``backbone_checkpoint``; untrained parts drawn from ``seed``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = (
+            build_masa_r50(cfg.input_size) if cfg.variant == "masa_r50" else build_masa_sam(cfg.variant, cfg.input_size)
+        )
+    load_zoo_weights(model, cfg.checkpoint, cfg.backbone_checkpoint, strict=cfg.strict)
+    return model
 
 
 VARIANTS: dict[str, Callable[[ModelConfig], MasaModel]] = {
     "masa_mobilesam": build_masa_mobilesam,
+    **dict.fromkeys(OFFICIAL_VARIANTS, build_official),
 }
 
 
@@ -63,7 +86,7 @@ def build_model(cfg: ModelConfig) -> MasaModel:
     """The configured variant with its weights, on its device and precision, in eval mode."""
     cfg.validate()
     model = VARIANTS[cfg.variant](cfg)
-    if cfg.checkpoint:
+    if cfg.checkpoint and cfg.variant not in OFFICIAL_VARIANTS:
         load_adapter(cfg.checkpoint, model.adapter, cfg.variant)
     device = resolve_device(cfg.device)
     return model.to(device=device, dtype=resolve_dtype(device, cfg.fp16)).eval()

@@ -24,7 +24,11 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
 
     Only ``weights_only`` unpickling is used, so a file that needs code execution is refused.
     """
-    obj = read_checkpoint(path)
+    return tensors_of(read_checkpoint(path), path)
+
+
+def tensors_of(obj: Mapping, path: str | Path) -> dict[str, Tensor]:
+    """The tensors of a loaded checkpoint dictionary: itself, or its ``state_dict`` / ``model``."""
     for key in ("state_dict", "model"):
         if isinstance(obj.get(key), Mapping):
             obj = obj[key]
@@ -56,7 +60,13 @@ def read_checkpoint(path: str | Path) -> dict:
 
 def check_state_dict(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
     """Raise :class:`CheckpointError` naming missing, unexpected and mis-shaped keys."""
-    own = model.state_dict()
+    check_state_dict_keys(model.state_dict(), state, source, type(model).__name__)
+
+
+def check_state_dict_keys(
+    own: Mapping[str, Tensor], state: Mapping[str, Tensor], source: str, target: str, hint: str = ""
+) -> None:
+    """:func:`check_state_dict` against the expected tensors ``own`` of ``target``; ``hint`` ends the message."""
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [
@@ -65,11 +75,13 @@ def check_state_dict(model: nn.Module, state: Mapping[str, Tensor], source: str)
         if k in state and tuple(state[k].shape) != tuple(v.shape)
     ]
     if missing or unexpected or shapes:
-        parts = [f"checkpoint {source} does not fit {type(model).__name__}:"]
+        parts = [f"checkpoint {source} does not fit {target}:"]
         for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape", shapes)):
             if items:
                 shown = ", ".join(items[:10]) + (f", ... ({len(items)} in all)" if len(items) > 10 else "")
                 parts.append(f"{title}: {shown}")
+        if hint:
+            parts.append(hint)
         raise CheckpointError("\n  ".join(parts))
 
 

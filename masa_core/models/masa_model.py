@@ -8,6 +8,8 @@ instance embeddings.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import cv2
 import numpy as np
 import torch
@@ -28,14 +30,24 @@ class MasaAdapter(nn.Module):
     """The trainable part: pyramid + deformable fusion + RoIAlign + track head, and the detection
     head (RPN + class-agnostic RoI box head) used for distillation and as a box source."""
 
-    def __init__(self, in_channels: list[int], channels: int = 256, fusion_blocks: int = 3) -> None:
+    def __init__(
+        self,
+        in_channels: list[int],
+        channels: int = 256,
+        fusion_blocks: int = 3,
+        neck: nn.Module | None = None,
+        fusion: nn.Module | None = None,
+        box_head: str = "shared2fc",
+    ) -> None:
+        """Defaults: SimpleFPN + DeformFusion (MobileSAM); ``neck`` / ``fusion`` replace them (the
+        official variants: FPN + DeformFusion for R50, SimpleFPN + DyHead for SAM)."""
         super().__init__()
-        self.neck = SimpleFPN(in_channels, channels, num_outs=5, use_residual=True)
-        self.fusion = DeformFusion(channels, channels, num_blocks=fusion_blocks)
+        self.neck = neck if neck is not None else SimpleFPN(in_channels, channels, num_outs=5, use_residual=True)
+        self.fusion = fusion if fusion is not None else DeformFusion(channels, channels, num_blocks=fusion_blocks)
         self.roi_extractor = MultiLevelRoIAlign(strides=(4, 8, 16, 32), output_size=7)
         self.embed_head = QuasiDenseEmbedHead(in_channels=channels)
         # Built last so that the seeded initialisation of the parts above does not depend on it.
-        self.detection_head = MasaDetectionHead(in_channels=channels)
+        self.detection_head = MasaDetectionHead(in_channels=channels, box_head=box_head)
 
     def forward(self, taps: list[Tensor]) -> list[Tensor]:
         """Backbone maps → fused pyramid, five (B, 256, S/s, S/s) maps for s = 4 … 64."""
@@ -47,16 +59,42 @@ class MasaAdapter(nn.Module):
 
 
 class MasaModel(nn.Module):
-    """Frozen ``backbone`` + :class:`MasaAdapter`; ``variant`` names the pairing."""
+    """Frozen ``backbone`` + :class:`MasaAdapter`; ``variant`` names the pairing.
 
-    def __init__(self, variant: str, backbone: nn.Module, adapter: MasaAdapter, input_size: int) -> None:
+    ``layout`` names the top-level modules that make up the state dict; default ``backbone`` and
+    ``adapter``. The official variants pass the official checkpoint's tree instead (``backbone`` or
+    ``detector``, ``masa_adapter``, ``rpn_head``, ``roi_head``, ``track_head``) built from the same
+    parts; ``backbone`` and ``adapter`` are then runtime views over those parts, kept out of the state
+    dict so that every weight has exactly one (official) name. ``pixel_mean`` / ``pixel_std`` (RGB,
+    0..255) are the variant's input normalisation.
+    """
+
+    def __init__(
+        self,
+        variant: str,
+        backbone: nn.Module,
+        adapter: MasaAdapter,
+        input_size: int,
+        layout: Mapping[str, nn.Module] | None = None,
+        pixel_mean: tuple[float, float, float] = PIXEL_MEAN,
+        pixel_std: tuple[float, float, float] = PIXEL_STD,
+    ) -> None:
         super().__init__()
         self.variant = variant
-        self.backbone = backbone
-        self.adapter = adapter
         self.input_size = input_size
-        self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(1, 3, 1, 1), persistent=False)
+        for name, module in (layout or {"backbone": backbone, "adapter": adapter}).items():
+            self.add_module(name, module)
+        for name, view in (("backbone", backbone), ("adapter", adapter)):
+            registered = self._modules.get(name)
+            if registered is None:
+                object.__setattr__(self, name, view)  # a view over registered parts, not in the state dict
+            elif registered is not view:
+                raise ValueError(f"layout module {name!r} is not the model's {name}")
+        owned = {id(p) for p in self.parameters()}
+        if any(id(p) not in owned for p in (*backbone.parameters(), *adapter.parameters())):
+            raise ValueError("layout must hold every parameter of the backbone and the adapter")
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1), persistent=False)
 
     @property
     def device(self) -> torch.device:

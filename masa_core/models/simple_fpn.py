@@ -1,4 +1,5 @@
-"""SimpleFPN: a multi-scale pyramid built from single-stride (1/16) transformer features.
+"""Feature pyramids: SimpleFPN from single-stride (1/16) transformer features, and the classic FPN
+from a CNN's strides 4 … 32 (MASA-R50).
 
 The ViTDet construction that MASA's SAM variants use: four feature maps at stride 16 become
 strides 4, 8, 16 and 32 by two transposed convolutions, one transposed convolution, identity and
@@ -25,14 +26,35 @@ class ChannelLayerNorm(nn.Module):
 
 
 class ConvModule(nn.Module):
-    """A plain convolution, named ``conv`` so checkpoints keep mmcv's ``*.conv.weight`` keys."""
+    """mmcv's ``ConvModule`` without activation: a convolution named ``conv`` (with a bias only
+    without a norm), then with ``norm="bn"`` a BatchNorm named ``bn``, so checkpoints keep mmcv's keys."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, norm: str | None = None) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        if norm not in (None, "bn"):
+            raise ValueError(f"norm must be None or 'bn', not {norm!r}")
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=norm is None)
+        self.bn = nn.BatchNorm2d(out_channels) if norm == "bn" else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x)
+        x = self.conv(x)
+        return self.bn(x) if self.bn is not None else x
+
+
+def top_down(
+    laterals: list[Tensor], fpn_convs: nn.ModuleList, num_outs: int, use_residual: bool = True
+) -> list[Tensor]:
+    """FPN's shared tail: add each coarser lateral (nearest-upsampled) into the finer one, apply the
+    output convs, then add stride-2 subsamplings of the last output until there are ``num_outs``."""
+    laterals = list(laterals)
+    if use_residual:
+        for i in range(len(laterals) - 1, 0, -1):
+            up = F.interpolate(laterals[i], size=laterals[i - 1].shape[-2:], mode="nearest")
+            laterals[i - 1] = laterals[i - 1] + up
+    outs = [conv(lat) for conv, lat in zip(fpn_convs, laterals, strict=True)]
+    while len(outs) < num_outs:
+        outs.append(F.max_pool2d(outs[-1], 1, stride=2))
+    return outs
 
 
 class SimpleFPN(nn.Module):
@@ -62,19 +84,41 @@ class SimpleFPN(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, inputs: list[Tensor]) -> list[Tensor]:
         ops = (self.fpn1, self.fpn2, self.fpn3, self.fpn4)
         laterals = [lat(op(x)) for lat, op, x in zip(self.lateral_convs, ops, inputs, strict=True)]
-        if self.use_residual:
-            for i in range(len(laterals) - 1, 0, -1):
-                up = F.interpolate(laterals[i], size=laterals[i - 1].shape[-2:], mode="nearest")
-                laterals[i - 1] = laterals[i - 1] + up
-        outs = [conv(lat) for conv, lat in zip(self.fpn_convs, laterals, strict=True)]
-        while len(outs) < self.num_outs:
-            outs.append(F.max_pool2d(outs[-1], 1, stride=2))
-        return outs
+        return top_down(laterals, self.fpn_convs, self.num_outs, self.use_residual)
+
+
+class FPN(nn.Module):
+    """mmdet's ``FPN`` (no extra convs): maps at strides 4 … 32 → ``num_outs`` maps of
+    ``out_channels`` at strides 4 … 64; with ``norm="bn"`` every conv is conv + BatchNorm, as in
+    MASA-R50 (keys ``lateral_convs.i.{conv,bn}``, ``fpn_convs.i.{conv,bn}``)."""
+
+    def __init__(
+        self, in_channels: list[int], out_channels: int = 256, num_outs: int = 5, norm: str | None = None
+    ) -> None:
+        super().__init__()
+        if num_outs < len(in_channels):
+            raise ValueError(f"FPN gives at least one output per input, got {num_outs} for {len(in_channels)}")
+        self.in_channels = list(in_channels)
+        self.num_outs = num_outs
+        self.lateral_convs = nn.ModuleList(ConvModule(c, out_channels, 1, norm) for c in in_channels)
+        self.fpn_convs = nn.ModuleList(ConvModule(out_channels, out_channels, 3, norm) for _ in in_channels)
+        for m in self.modules():  # mmdet FPN init: Xavier-uniform convs
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, inputs: list[Tensor]) -> list[Tensor]:
+        if len(inputs) != len(self.lateral_convs):
+            raise ValueError(f"FPN expects {len(self.lateral_convs)} maps, got {len(inputs)}")
+        laterals = [lat(x) for lat, x in zip(self.lateral_convs, inputs, strict=True)]
+        return top_down(laterals, self.fpn_convs, self.num_outs)
 
 
 def strides_of(num_outs: int) -> tuple[int, ...]:
@@ -82,4 +126,4 @@ def strides_of(num_outs: int) -> tuple[int, ...]:
     return tuple(4 * 2**i for i in range(num_outs))
 
 
-__all__ = ["ChannelLayerNorm", "ConvModule", "SimpleFPN", "strides_of"]
+__all__ = ["FPN", "ChannelLayerNorm", "ConvModule", "SimpleFPN", "strides_of", "top_down"]
