@@ -70,6 +70,26 @@ def test_checkpoint_round_trip_restores_identical_embeddings(tmp_path, small_mod
     assert not torch.allclose(fresh(tud_frames[0], boxes), small_model(tud_frames[0], boxes))
 
 
+def test_half_precision_tracking_only_checkpoint_keeps_the_rest(tmp_path, small_model, tud_frames):
+    path = tmp_path / "tracking.pt"
+    save_adapter(path, small_model.adapter, "masa_mobilesam", half=True, omit=("detection_head.",))
+    stored = read_checkpoint(path)["state_dict"]
+    assert not any(k.startswith("detection_head.") for k in stored)
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    other = build_model(ModelConfig(input_size=256, device="cpu", seed=1, checkpoint=str(path)))
+    boxes = np.array([[10, 20, 60, 200]], np.float32)
+    torch.testing.assert_close(other(tud_frames[0], boxes), small_model(tud_frames[0], boxes), atol=2e-3, rtol=2e-3)
+    fresh = build_model(ModelConfig(input_size=256, device="cpu", seed=1))
+    for key, value in fresh.adapter.state_dict().items():  # omitted parts keep the model's own values
+        if key.startswith("detection_head."):
+            torch.testing.assert_close(other.adapter.state_dict()[key], value)
+    # a file that claims to omit parts must still hold everything else
+    del stored["embed_head.fc_embed.bias"]
+    torch.save({**read_checkpoint(path), "state_dict": stored}, tmp_path / "short.pt")
+    with pytest.raises(CheckpointError, match="missing keys: embed_head.fc_embed.bias"):
+        load_adapter(tmp_path / "short.pt", small_model.adapter, "masa_mobilesam")
+
+
 def _write_payload(path: Path, state: dict, variant: str = "masa_mobilesam") -> None:
     torch.save({"format": "masa_ros/adapter", "version": 1, "variant": variant, "state_dict": state}, path)
 

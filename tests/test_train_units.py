@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+import pytest
 import torch
 
 from masa_core.train.augment import AugmentConfig, instance_map, make_pair
@@ -22,6 +24,41 @@ def test_views_keep_correspondences() -> None:
             x1, y1, x2, y2 = box.astype(int)
             assert (view.id_map[y1:y2, x1:x2] == ident).any()
             assert set(np.unique(view.id_map)) - {0} >= {int(ident)}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_point_and_its_instance_land_on_the_same_place_in_both_views(seed: int) -> None:
+    """Property: a source pixel well inside instance k maps, through each view's matrix, onto a view
+    pixel whose ID is k, whose box holds it, and whose colour is the source colour (jitter off)."""
+    rng = np.random.default_rng(seed)
+    h, w = 90, 120
+    masks = np.zeros((3, h, w), bool)
+    masks[0, 5:45, 8:60] = True
+    cv2.circle(masks[1].view(np.uint8), (85, 55), 25, 1, -1)
+    masks[2, 60:85, 10:50] = True
+    yy, xx = np.mgrid[0:h, 0:w]
+    image = np.stack([xx * 2, yy * 2, (xx + yy)], axis=-1).astype(np.uint8)  # smooth: bilinear ≈ exact
+    cfg = AugmentConfig(
+        out_size=96, mixup_prob=0.0, min_visible=0.0, min_area=1, brightness=0, contrast=0, saturation=0, hue_deg=0
+    )
+    a, b = make_pair(rng, image, instance_map(masks), cfg)
+    checked = 0
+    for k, mask in enumerate(masks, start=1):
+        inner = cv2.erode(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # away from the edges
+        ys, xs = np.nonzero(inner)
+        pick = rng.choice(len(xs), 20, replace=False)
+        for view in (a, b):
+            for x, y in zip(xs[pick], ys[pick], strict=True):
+                u, v = (view.matrix @ np.array([x, y, 1.0])).round().astype(int)
+                if not (0 <= u < cfg.out_size and 0 <= v < cfg.out_size):
+                    continue  # cropped out of this view
+                assert view.id_map[v, u] == k
+                assert np.abs(view.image[v, u].astype(int) - image[y, x].astype(int)).max() <= 6
+                if k in view.ids:
+                    x1, y1, x2, y2 = view.boxes[list(view.ids).index(k)]
+                    assert x1 <= u < x2 and y1 <= v < y2
+                checked += 1
+    assert checked > 0
 
 
 def test_contrastive_loss_prefers_matching_embeddings() -> None:

@@ -85,16 +85,34 @@ def check_state_dict_keys(
         raise CheckpointError("\n  ".join(parts))
 
 
-def save_adapter(path: str | Path, module: nn.Module, variant: str, meta: Mapping | None = None) -> None:
-    """Write ``module``'s weights with the variant name, atomically (temp file, then rename)."""
+def save_adapter(
+    path: str | Path,
+    module: nn.Module,
+    variant: str,
+    meta: Mapping | None = None,
+    half: bool = False,
+    omit: tuple[str, ...] = (),
+) -> None:
+    """Write ``module``'s weights with the variant name, atomically (temp file, then rename).
+
+    half: floating tensors stored as float16 (half the size; loading casts them back).
+    omit: key prefixes left out (e.g. ``("detection_head.",)`` when only tracking is shipped); the
+    loader then keeps the module's own values for them and checks everything else strictly.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+        for k, v in module.state_dict().items()
+        if not k.startswith(omit)
+    }
     payload = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "variant": variant,
         "meta": dict(meta or {}),
-        "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        "omitted": list(omit),
+        "state_dict": state,
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)
@@ -109,8 +127,10 @@ def load_adapter(path: str | Path, module: nn.Module, variant: str) -> dict:
     if obj.get("variant") != variant:
         raise CheckpointError(f"{path} is for variant {obj.get('variant')!r}, but the model is {variant!r}")
     state = obj.get("state_dict")
-    if not isinstance(state, Mapping):
+    omitted = tuple(obj.get("omitted") or ())
+    if not isinstance(state, Mapping) or not all(isinstance(p, str) and p for p in omitted):
         raise CheckpointError(f"{path} has no state_dict")
-    check_state_dict(module, state, str(path))
-    module.load_state_dict(state)
+    own = {k: v for k, v in module.state_dict().items() if not k.startswith(omitted)}
+    check_state_dict_keys(own, state, str(path), type(module).__name__)
+    module.load_state_dict(state, strict=not omitted)  # shapes and keys checked above; dtypes are cast
     return dict(obj.get("meta") or {})

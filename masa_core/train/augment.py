@@ -52,14 +52,16 @@ class AugmentConfig:
 @dataclass
 class View:
     """One augmented view: (S, S, 3) uint8 RGB image, (N, 4) float32 x1y1x2y2 boxes and (N,) IDs
-    of the instances visible in it, and the (S, S) uint16 ID maps (0 = no instance) it was cut from:
-    ``id_map`` for the image and ``mix_id_map`` for the blended-in one (None without MixUp)."""
+    of the instances visible in it, the (S, S) uint16 ID maps (0 = no instance) it was cut from:
+    ``id_map`` for the image and ``mix_id_map`` for the blended-in one (None without MixUp), and the
+    2×3 ``matrix`` taking source-image pixels to view pixels."""
 
     image: np.ndarray
     boxes: np.ndarray
     ids: np.ndarray
     id_map: np.ndarray
     mix_id_map: np.ndarray | None = None
+    matrix: np.ndarray | None = None
 
 
 def instance_map(masks: np.ndarray) -> np.ndarray:
@@ -157,7 +159,7 @@ def make_view(
         img = cv2.addWeighted(img, 1 - weight, mimg, weight, 0)
         mboxes, mvis = visible_instances(mix_idm, mix_areas, mix_matrix, cfg)
         boxes, vis = np.concatenate([boxes, mboxes]), np.concatenate([vis, mvis + MIXUP_ID_OFFSET])
-    return View(colour_jitter(rng, img, cfg), boxes, vis, idm, mix_idm)
+    return View(colour_jitter(rng, img, cfg), boxes, vis, idm, mix_idm, matrix)
 
 
 def make_pair(

@@ -213,8 +213,9 @@ class Trainer:
         self.scheduler.step()
         return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 
-    def run(self) -> Path:
-        """Train from ``self.epoch`` to ``cfg.epochs``; returns the exported adapter's path."""
+    def run(self, stop_after: int | None = None) -> Path:
+        """Train from ``self.epoch`` to ``cfg.epochs`` (or only up to epoch ``stop_after``, as an
+        interrupted run would); returns the exported adapter's path."""
         writer = None
         if self.rank == 0:
             from torch.utils.tensorboard import SummaryWriter
@@ -222,7 +223,7 @@ class Trainer:
             writer = SummaryWriter(str(self.out / "tb"))
         per_step = self.cfg.batch_size
         try:
-            while self.epoch < self.cfg.epochs:
+            while self.epoch < min(self.cfg.epochs, stop_after or self.cfg.epochs):
                 order = np.random.default_rng([self.cfg.seed, self.epoch]).permutation(len(self.data))
                 mine = order[self.rank :: self.world]
                 sums: dict[str, float] = {}
