@@ -86,6 +86,35 @@ ASSETS: dict[str, Asset] = {
 }
 
 
+@dataclass(frozen=True)
+class BundledWeights:
+    """Adapter weights trained by this project and shipped inside ``masa_core/weights``
+    (docs/data_card.md says how each file was made)."""
+
+    variant: str
+    filename: str
+    sha256: str
+
+
+BUNDLED: dict[str, BundledWeights] = {}
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def bundled_weights(variant: str) -> Path | None:
+    """The sha256-checked shipped adapter of ``variant``, or None if the project ships none."""
+    entry = BUNDLED.get(variant)
+    if entry is None:
+        return None
+    path = WEIGHTS_DIR / entry.filename
+    if not path.is_file():
+        raise AssetError(f"shipped weights {path} are missing: the installation is incomplete")
+    got = sha256_of(path)
+    if got != entry.sha256:
+        raise AssetError(f"shipped weights {path} have sha256 {got}, expected {entry.sha256}: reinstall masa_ros")
+    return path
+
+
 def assets_dir() -> Path:
     """Folder holding fetched assets: ``$MASA_ASSETS`` or ``assets/`` at the repository root."""
     return Path(os.environ.get("MASA_ASSETS", REPO_ROOT / "assets"))

@@ -25,7 +25,7 @@ from tests.train_data import write_images
 def tiny_config(images: Path, out: Path, **extra: object) -> dict:
     """A run of a few seconds per epoch: 64-pixel views, few samples."""
     cfg = {
-        "model": {"device": "cpu", "seed": 0},
+        "model": {"device": "cpu", "seed": 0, "checkpoint": "untrained"},
         "data": {"images": str(images), "holdout_every": 0, "augment": {"out_size": 64, "mixup_prob": 0.0}},
         "optim": {"lr": 0.01, "warmup_iters": 1, "grad_clip": 5.0},
         "track": {"samples": 16, "jitter_copies": 2},

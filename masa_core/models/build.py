@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from masa_core.assets import asset_path
+from masa_core.assets import asset_path, bundled_weights
 from masa_core.device import resolve_device, resolve_dtype
 from masa_core.models.checkpoint import load_adapter
 from masa_core.models.masa_model import MasaAdapter, MasaModel
@@ -25,7 +26,9 @@ class ModelConfig:
     ``masa_mobilesam``, SAM's ``sam_vit_b_01ec64.pth`` / ``sam_vit_h_4b8939.pth`` for MASA-SAM-B / H
     (empty → the SAM weights come from ``checkpoint``, or random without it); unused by ``masa_r50``.
     checkpoint: ``masa_mobilesam``: adapter weights written by masa_core; official variants: the
-    released MASA checkpoint or our own save of that variant. Empty → untrained weights from ``seed``.
+    released MASA checkpoint or our own save of that variant. Empty → the adapter this project
+    trained and ships for the variant (:data:`masa_core.assets.BUNDLED`), or untrained weights from
+    ``seed`` where none is shipped; ``untrained`` → untrained weights from ``seed``.
     strict: official variants: every model key must come from the given files, shapes equal.
     input_size: side of the square model input (longest image side is resized to it), multiple of 64.
     device: auto | cpu | cuda | cuda:N.  fp16: half precision, applied on CUDA only.
@@ -82,9 +85,24 @@ VARIANTS: dict[str, Callable[[ModelConfig], MasaModel]] = {
 }
 
 
+UNTRAINED = "untrained"
+
+
+def adapter_checkpoint(cfg: ModelConfig) -> str:
+    """The file ``cfg.checkpoint`` stands for: '' → the shipped adapter of the variant (or '' if
+    none is shipped), ``untrained`` → '' (seeded random adapter), anything else → itself."""
+    if cfg.checkpoint == UNTRAINED:
+        return ""
+    if cfg.checkpoint:
+        return cfg.checkpoint
+    shipped = bundled_weights(cfg.variant)
+    return str(shipped) if shipped else ""
+
+
 def build_model(cfg: ModelConfig) -> MasaModel:
     """The configured variant with its weights, on its device and precision, in eval mode."""
     cfg.validate()
+    cfg = dataclasses.replace(cfg, checkpoint=adapter_checkpoint(cfg))
     model = VARIANTS[cfg.variant](cfg)
     if cfg.checkpoint and cfg.variant not in OFFICIAL_VARIANTS:
         load_adapter(cfg.checkpoint, model.adapter, cfg.variant)

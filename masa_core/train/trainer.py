@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from masa_core.config import dataclass_from_dict
 from masa_core.device import resolve_device
-from masa_core.models.build import ModelConfig, build_model
+from masa_core.models.build import UNTRAINED, ModelConfig, build_model
 from masa_core.models.checkpoint import read_checkpoint, save_adapter
 from masa_core.models.masa_model import MasaModel
 from masa_core.train.augment import View
@@ -59,7 +59,7 @@ class OptimConfig:
 class TrainConfig:
     """Everything a training run needs; ``model.input_size`` is set to ``data.augment.out_size``."""
 
-    model: ModelConfig = field(default_factory=lambda: ModelConfig(fp16=False))
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(fp16=False, checkpoint=UNTRAINED))
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     track: TrackLossConfig = field(default_factory=TrackLossConfig)
@@ -76,7 +76,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         if self.batch_size < 1 or self.epochs < 1 or self.checkpoint_every < 1:
             raise ValueError("batch_size, epochs and checkpoint_every must be at least 1")
-        if self.model.checkpoint and not Path(self.model.checkpoint).is_file():
+        if self.model.checkpoint not in ("", UNTRAINED) and not Path(self.model.checkpoint).is_file():
             raise ValueError(f"model.checkpoint = {self.model.checkpoint}: not a file")
         self.data.augment.validate()
         self.model.validate()
