@@ -2,6 +2,10 @@
 IoU-only baseline; prints a Markdown table (HOTA, DetA, AssA, IDF1, MOTA, IDSW, ms/frame).
 
     python scripts/eval_given_boxes.py [--sequences DIR ...] [--input-size 512] [--trackers masa iou]
+        [--drop 0.2] [--jitter 0.05] [--fp-rate 1] [--degrade-seed 0]
+
+--drop / --jitter / --fp-rate degrade the given boxes (seeded by --degrade-seed; see
+masa_core/eval/degrade.py); the ground truth they are scored against stays as it is.
 
 A sequence folder holds ``<name>.mp4`` (or ``img1/``) and ``gt/gt.txt``. Each finished run is
 also printed to stderr and saved as JSON under ``--results-dir``, so a long run that is stopped
@@ -24,6 +28,7 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 import torch  # noqa: E402
 
 from masa_core.config import load_config  # noqa: E402
+from masa_core.eval.degrade import Degradation  # noqa: E402
 from masa_core.eval.given_boxes import TRACKERS, GivenBoxesResult, track_given_boxes  # noqa: E402
 from masa_core.eval.metrics import format_table  # noqa: E402
 from masa_core.pipeline import Pipeline  # noqa: E402
@@ -52,6 +57,8 @@ def table_row(run: GivenBoxesResult, input_size: int, masa_name: str) -> dict[st
     }
     name = names[run.tracker]
     row: dict[str, Any] = {"sequence": run.sequence, "tracker": name, "frames": run.frames}
+    if not run.degradation.is_identity:
+        row["given"] = run.degradation.tag
     row.update({k: run.metrics[k] for k in COLUMNS})
     row["ms/frame"] = run.ms_per_frame
     return row
@@ -69,7 +76,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     p.add_argument("--results-dir", type=Path, default=Path("runs/given_boxes"), help="MOT results and JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--drop", type=float, default=0.0, help="probability of removing each given box")
+    p.add_argument("--jitter", type=float, default=0.0, help="box noise std, relative to the box size")
+    p.add_argument("--fp-rate", type=float, default=0.0, help="mean false-positive boxes added per frame")
+    p.add_argument("--degrade-seed", type=int, default=0, help="seed of the degradations")
     args = p.parse_args(argv)
+    try:
+        degradation = Degradation(args.drop, args.jitter, args.fp_rate, args.degrade_seed)
+    except ValueError as err:
+        p.error(str(err))
     if args.threads > 0:
         torch.set_num_threads(args.threads)
 
@@ -86,9 +101,18 @@ def main(argv: list[str] | None = None) -> None:
     for folder in args.sequences:
         frames, gt = sequence_inputs(folder)
         for tracker in args.trackers:
-            out = args.results_dir / folder.name / f"{tracker}.txt"
+            name = f"{tracker}_{degradation.tag}" if degradation.tag else tracker
+            out = args.results_dir / folder.name / f"{name}.txt"
             run = track_given_boxes(
-                frames, gt, tracker, overrides, args.max_frames, out, progress=not args.quiet, pipeline=pipeline
+                frames,
+                gt,
+                tracker,
+                overrides,
+                args.max_frames,
+                out,
+                progress=not args.quiet,
+                pipeline=pipeline,
+                degradation=degradation,
             )
             row = table_row(run, args.input_size, masa_name)
             rows.append(row)
