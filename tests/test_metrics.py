@@ -18,8 +18,10 @@ from masa_core.eval.metrics import (
     evaluate_mot_many,
     evaluate_sequence_data,
     format_table,
+    id_switches_per_frame,
 )
 from masa_core.eval.mot_format import MotRows, read_mot
+from masa_core.eval.teta import evaluate_teta, teta_counts
 
 MM_DATA = Path(motmetrics.__file__).parent / "data"
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
@@ -302,3 +304,33 @@ def test_format_table() -> None:
     assert [c.strip() for c in lines[0].strip("|").split("|")] == ["seq", "HOTA", "IDSW", "MOTA"]
     assert set(lines[1]) <= {"|", "-", ":"}
     assert "0.500" in lines[2] and " 3 " in lines[2] and "-0.250" in lines[3]
+
+
+def test_id_switches_per_frame_hand_case(tmp_path: Path) -> None:
+    gt = read_mot(write_rows(tmp_path / "gt.txt", two_tracks(switch=False)))
+    res = read_mot(write_rows(tmp_path / "res.txt", two_tracks(switch=True)))
+    np.testing.assert_array_equal(id_switches_per_frame(gt, res, 4), [0, 0, 1, 0])
+    np.testing.assert_array_equal(id_switches_per_frame(gt, gt, 6), np.zeros(6))
+
+
+@pytest.mark.parametrize("seq", SEQUENCES)
+def test_id_switches_per_frame_sum_to_trackeval_idsw(seq: str, tud_results: dict) -> None:
+    gt, res = read_mot(MM_DATA / seq / "gt.txt", gt_filter=True), read_mot(MM_DATA / seq / "test.txt")
+    per_frame = id_switches_per_frame(gt, res, int(tud_results[seq]["num_frames"]))
+    assert per_frame.sum() == tud_results[seq]["IDSW"]
+
+
+def test_evaluate_mot_many_with_teta() -> None:
+    pairs = {s: (MM_DATA / s / "gt.txt", MM_DATA / s / "test.txt") for s in SEQUENCES}
+    res = evaluate_mot_many(pairs, with_teta=True)
+    for s in SEQUENCES:
+        assert res[s]["TETA"] == pytest.approx(evaluate_teta(*pairs[s])["TETA"])
+    # pooled per threshold as TP-weighted means, then averaged over thresholds
+    counts = [teta_counts(read_mot(g, gt_filter=True), read_mot(r))[0] for g, r in pairs.values()]
+    tp = sum(c.loc_tp for c in counts)
+    pooled = np.mean(sum(c.assoc_a for c in counts) / np.maximum(1, tp))  # no TP at IoU 0.95: 0
+    assert res["COMBINED"]["TETA_AssocA"] == pytest.approx(pooled)
+    all_dets = sum(c.loc_tp + c.loc_fn + c.loc_fp for c in counts)
+    assert res["COMBINED"]["TETA_LocA"] == pytest.approx(np.mean(tp / all_dets))
+    with pytest.raises(ValueError, match="reserved"):
+        evaluate_mot_many({"COMBINED": pairs[SEQUENCES[0]]})

@@ -29,6 +29,7 @@ from masa_core.detectors.base import Detections
 from masa_core.eval.degrade import Degradation, box_sizes, degrade_frame, false_positive_id_start
 from masa_core.eval.metrics import evaluate_mot
 from masa_core.eval.mot_format import MotRows, read_mot, write_mot
+from masa_core.eval.teta import evaluate_teta, table_keys
 from masa_core.models.crop_reid import CropReIDEmbedder
 from masa_core.pipeline import Pipeline
 from masa_core.tracking import MasaTracker, TrackerConfig
@@ -45,7 +46,8 @@ class GivenBoxesResult:
 
     rows: {1-based frame: MotRows} as written to ``results_file`` (ids counting from 1).
     given: the boxes the tracker was given, {1-based frame: MotRows} (gt ids; false positives
-    from 1,000,000 on), after ``degradation``.
+    from 1,000,000 on), after ``degradation``. gt_file: the ground truth scored against (a truncated
+    copy with ``max_frames``). metrics also hold class-agnostic TETA (TETA, TETA_LocA, ...).
     seconds: time spent in the tracker (``Pipeline.process`` or ``IouTracker.update``), frame
     decoding excluded. stage_ms: MASA's mean ms per frame per pipeline stage (empty for "iou").
     """
@@ -60,6 +62,7 @@ class GivenBoxesResult:
     stage_ms: dict[str, float] = field(default_factory=dict)
     degradation: Degradation = field(default_factory=Degradation)
     given: dict[int, MotRows] = field(default_factory=dict)
+    gt_file: Path | None = None
 
     @property
     def ms_per_frame(self) -> float:
@@ -169,7 +172,8 @@ def track_given_boxes(
         scored_gt = results_file.with_name(f"{results_file.stem}_gt_first{frames}.txt")
         write_mot(scored_gt, {f: r for f, r in gt.items() if f <= frames})
     metrics = evaluate_mot(scored_gt, results_file, num_frames=frames)
+    metrics.update(table_keys(evaluate_teta(scored_gt, results_file)))
     stage_ms = pipe.stats.mean_ms() if pipe is not None else {}
     return GivenBoxesResult(
-        sequence, tracker, frames, rows, results_file, metrics, seconds, stage_ms, degradation, given_rows
+        sequence, tracker, frames, rows, results_file, metrics, seconds, stage_ms, degradation, given_rows, scored_gt
     )

@@ -197,14 +197,25 @@ def evaluate_mot(gt_file: Path, results_file: Path, num_frames: int | None = Non
 
 
 def evaluate_mot_many(
-    pairs: Mapping[str, tuple[Path, Path]], combined: str = "COMBINED"
+    pairs: Mapping[str, tuple[Path, Path]], combined: str = "COMBINED", with_teta: bool = False
 ) -> dict[str, dict[str, float]]:
-    """Summaries of several {sequence: (gt_file, results_file)} plus their pooled ``combined`` row."""
-    raws = {seq: trackeval_results(sequence_data_from_files(gt, res)) for seq, (gt, res) in pairs.items()}
-    if combined in raws:
+    """Summaries of several {sequence: (gt_file, results_file)} plus their pooled ``combined`` row.
+
+    with_teta: add class-agnostic TETA, TETA_LocA, TETA_AssocA, TETA_ClsA (pooled by summing counts).
+    """
+    if combined in pairs:
         raise ValueError(f"sequence name {combined!r} is reserved for the combined row")
+    rows = {seq: (read_mot(gt, gt_filter=True), read_mot(res)) for seq, (gt, res) in pairs.items()}
+    raws = {seq: trackeval_results(build_sequence_data(gt, res)) for seq, (gt, res) in rows.items()}
     out = {seq: summarize(raw) for seq, raw in raws.items()}
     out[combined] = summarize(combine_results(list(raws.values())))
+    if with_teta:
+        from masa_core.eval.teta import combine_teta, table_keys, teta_counts, teta_scores
+
+        counts = {seq: teta_counts(gt, res) for seq, (gt, res) in rows.items()}
+        for seq, c in counts.items():
+            out[seq].update(table_keys(teta_scores(c)))
+        out[combined].update(table_keys(teta_scores(combine_teta(list(counts.values())))))
     return out
 
 
@@ -222,3 +233,27 @@ def format_table(rows: list[dict], floatfmt: str = ".3f") -> str:
 
     body = [[cell(h, row.get(h, "")) for h in headers] for row in rows]
     return tabulate(body, headers=headers, tablefmt="github", floatfmt=floatfmt)
+
+
+def id_switches_per_frame(gt: Mapping[int, MotRows], tracker: Mapping[int, MotRows], num_frames: int) -> np.ndarray:
+    """ID switches in each frame 1..num_frames (index 0 is frame 1), IoU >= 0.5 matching.
+
+    Computed with motmetrics' ``MOTAccumulator`` (its CLEAR matching keeps previous pairs where
+    still valid, as TrackEval's does); its per-frame SWITCH events sum to TrackEval's IDSW on the
+    motmetrics TUD files. The distance matrices (1 - IoU, NaN beyond 0.5) are built here because
+    motmetrics 1.4.0's ``iou_matrix`` uses ``np.asfarray``, which numpy 2 removed.
+    """
+    import motmetrics
+
+    acc = motmetrics.MOTAccumulator()
+    empty = MotRows.empty()
+    for frame in range(1, num_frames + 1):
+        g, p = gt.get(frame, empty), tracker.get(frame, empty)
+        dist = 1.0 - box_iou(g.boxes, p.boxes)
+        dist[dist > 0.5] = np.nan
+        acc.update(g.ids.tolist(), p.ids.tolist(), dist, frameid=frame)
+    events = acc.mot_events
+    frames = events.index.get_level_values("FrameId")[events["Type"] == "SWITCH"]
+    counts = np.zeros(num_frames, np.int64)
+    np.add.at(counts, np.asarray(frames, np.int64) - 1, 1)
+    return counts

@@ -291,6 +291,11 @@ def teta(
     return teta_scores(teta_counts(gt, tracker, gt_classes, tracker_classes, alphas, cluster_iou))
 
 
+def table_keys(scores: Mapping[str, float]) -> dict[str, float]:
+    """TETA, TETA_LocA, TETA_AssocA, TETA_ClsA: names that do not clash with HOTA's LocA in one table."""
+    return {"TETA": scores["TETA"], **{f"TETA_{k}": scores[k] for k in ("LocA", "AssocA", "ClsA")}}
+
+
 def evaluate_teta(gt_file: str | Path, results_file: str | Path, alphas: np.ndarray = ALPHAS) -> dict[str, float]:
     """Class-agnostic TETA of a MOTChallenge results file against its gt file (gt rows filtered)."""
     return teta(read_mot(gt_file, gt_filter=True), read_mot(results_file), alphas=alphas)
