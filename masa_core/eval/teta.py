@@ -169,8 +169,8 @@ def _contiguous(ids: list[np.ndarray]) -> list[np.ndarray]:
     return [np.searchsorted(unique, i) for i in ids]
 
 
-def _all_class_assignment(frames: list[_Frame], cluster_iou: float) -> list[set[int]]:
-    """Per frame, the predicted ids that the all-class matching (IoU >= cluster_iou) gives to some gt."""
+def _all_class_assignment(frames: list[_Frame], cluster_iou: float) -> list[set[tuple[int, int]]]:
+    """Per frame, (gt class, predicted id) of the pairs the all-class matching keeps at IoU >= cluster_iou."""
     kept = {int(i) for f in frames for i in f.tr_ids[(f.iou >= cluster_iou).any(0)]}
     masks = [np.isin(f.tr_ids, list(kept)) for f in frames]
     gt_ids = _contiguous([f.gt_ids for f in frames])
@@ -188,7 +188,7 @@ def _all_class_assignment(frames: list[_Frame], cluster_iou: float) -> list[set[
 def _class_counts(
     frames: list[_Frame],
     cls: int,
-    assigned: list[set[int]],
+    assigned: list[set[tuple[int, int]]],
     alphas: np.ndarray,
     cluster_iou: float,
     cls_fp: dict[int, np.ndarray],
