@@ -24,7 +24,7 @@ setup(
     ],
     extras_require={
         "detector": ["ai-edge-litert>=2.3"],
-        "eval": ["trackeval>=1.3", "motmetrics>=1.4", "tabulate>=0.9"],
+        "eval": ["trackeval>=1.3", "motmetrics>=1.4", "tabulate>=0.9", "matplotlib>=3.7"],
         "yolo": ["ultralytics"],
         "gdino": ["transformers>=4.40"],
         "test": ["pytest"],

@@ -8,6 +8,8 @@ embeddings + MASA tracker) or to :class:`masa_core.tracking.iou_tracker.IouTrack
 MobileNetV2 features (``tracker="reid"``: the DeepSORT-style appearance baseline). The ids are
 written as a MOTChallenge results file and scored with :func:`masa_core.eval.metrics.evaluate_mot`,
 so detection metrics (DetA, MOTA) are near perfect by construction and AssA / IDF1 / IDSW measure the association.
+With a :class:`masa_core.eval.degrade.Degradation` the given boxes are first degraded (dropped,
+jittered, false positives added; seeded) and scored against the unchanged ground truth.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from tqdm import tqdm
 
 from masa_core.config import load_config
 from masa_core.detectors.base import Detections
+from masa_core.eval.degrade import Degradation, box_sizes, degrade_frame, false_positive_id_start
 from masa_core.eval.metrics import evaluate_mot
 from masa_core.eval.mot_format import MotRows, read_mot, write_mot
+from masa_core.eval.teta import evaluate_teta, table_keys
 from masa_core.models.crop_reid import CropReIDEmbedder
 from masa_core.pipeline import Pipeline
 from masa_core.tracking import MasaTracker, TrackerConfig
@@ -41,6 +45,9 @@ class GivenBoxesResult:
     """One tracker on one sequence.
 
     rows: {1-based frame: MotRows} as written to ``results_file`` (ids counting from 1).
+    given: the boxes the tracker was given, {1-based frame: MotRows} (gt ids; false positives
+    from 1,000,000 on), after ``degradation``. gt_file: the ground truth scored against (a truncated
+    copy with ``max_frames``). metrics also hold class-agnostic TETA (TETA, TETA_LocA, ...).
     seconds: time spent in the tracker (``Pipeline.process`` or ``IouTracker.update``), frame
     decoding excluded. stage_ms: MASA's mean ms per frame per pipeline stage (empty for "iou").
     """
@@ -53,6 +60,9 @@ class GivenBoxesResult:
     metrics: dict[str, float]
     seconds: float
     stage_ms: dict[str, float] = field(default_factory=dict)
+    degradation: Degradation = field(default_factory=Degradation)
+    given: dict[int, MotRows] = field(default_factory=dict)
+    gt_file: Path | None = None
 
     @property
     def ms_per_frame(self) -> float:
@@ -78,6 +88,7 @@ def track_given_boxes(
     results_file: str | Path | None = None,
     progress: bool = False,
     pipeline: Pipeline | None = None,
+    degradation: Degradation | None = None,
 ) -> GivenBoxesResult:
     """Track ``video`` with its ground-truth boxes given, write MOT results and score them.
 
@@ -85,14 +96,21 @@ def track_given_boxes(
     ``{"model": {"input_size": 512}}``; ignored for ``"iou"``. pipeline: a ready pipeline to use
     instead (it is reset first). max_frames: only the first frames are tracked, and only their
     ground truth is scored (a truncated copy is written next to the results). results_file:
-    where the results go (default ``runs/given_boxes/<sequence>/<tracker>.txt``).
+    where the results go (default ``runs/given_boxes/<sequence>/<tracker>[_<degradation tag>].txt``).
+    degradation: seeded drop / jitter / false positives applied to the given boxes (not to the
+    ground truth they are scored against); false positives are placed inside the frame.
     """
     if tracker not in TRACKERS:
         raise ValueError(f"tracker = {tracker!r}: must be one of {', '.join(TRACKERS)}")
     video, gt_file = Path(video), Path(gt_file)
     sequence = video.parent.name if video.is_file() else video.name
-    results_file = Path(results_file or Path("runs") / "given_boxes" / sequence / f"{tracker}.txt")
+    degradation = degradation or Degradation()
+    name = f"{tracker}_{degradation.tag}" if degradation.tag else tracker
+    results_file = Path(results_file or Path("runs") / "given_boxes" / sequence / f"{name}.txt")
     gt = read_mot(gt_file, gt_filter=True)
+    sizes = box_sizes(gt)
+    fp_id_start = false_positive_id_start(gt)
+    given_rows: dict[int, MotRows] = {}
     source = FrameSource(video, max_frames)
 
     pipe: Pipeline | None = None
@@ -115,6 +133,11 @@ def track_given_boxes(
     bar = tqdm(source, total=len(source), unit="frame", desc=f"{sequence} {tracker}", disable=not progress)
     for index, frame in enumerate(bar):
         given = gt.get(index + 1, MotRows.empty())
+        if not degradation.is_identity:
+            height, width = frame.shape[:2]
+            given = degrade_frame(given, index + 1, degradation, (width, height), sizes, fp_id_start)
+        if len(given):
+            given_rows[index + 1] = given
         dets = Detections(given.boxes, np.ones(len(given), np.float32))
         start = time.perf_counter()
         if pipe is not None:
@@ -149,5 +172,8 @@ def track_given_boxes(
         scored_gt = results_file.with_name(f"{results_file.stem}_gt_first{frames}.txt")
         write_mot(scored_gt, {f: r for f, r in gt.items() if f <= frames})
     metrics = evaluate_mot(scored_gt, results_file, num_frames=frames)
+    metrics.update(table_keys(evaluate_teta(scored_gt, results_file)))
     stage_ms = pipe.stats.mean_ms() if pipe is not None else {}
-    return GivenBoxesResult(sequence, tracker, frames, rows, results_file, metrics, seconds, stage_ms)
+    return GivenBoxesResult(
+        sequence, tracker, frames, rows, results_file, metrics, seconds, stage_ms, degradation, given_rows, scored_gt
+    )

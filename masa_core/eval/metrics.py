@@ -109,12 +109,44 @@ def build_sequence_data(
     }
 
 
-def evaluate_sequence_data(data: dict) -> dict[str, float]:
-    """Run TrackEval's HOTA, CLEAR and Identity on one preprocessed sequence dict."""
+_COUNTS = ("num_gt_dets", "num_tracker_dets", "num_gt_ids", "num_tracker_ids", "num_timesteps")
+
+
+def _metric_classes() -> dict[str, HOTA | CLEAR | Identity]:
     quiet = {"PRINT_CONFIG": False}
-    hota = HOTA().eval_sequence(data)
-    clear = CLEAR(dict(quiet)).eval_sequence(data)
-    ident = Identity(dict(quiet)).eval_sequence(data)
+    return {"HOTA": HOTA(), "CLEAR": CLEAR(dict(quiet)), "Identity": Identity(dict(quiet))}
+
+
+def trackeval_results(data: dict) -> dict[str, dict]:
+    """TrackEval's raw per-sequence results {"HOTA"|"CLEAR"|"Identity": fields, "counts": {...}}.
+
+    ``data`` is a preprocessed sequence dict (:func:`build_sequence_data`). Raw results of several
+    sequences can be pooled with :func:`combine_results`.
+    """
+    raw = {name: metric.eval_sequence(data) for name, metric in _metric_classes().items()}
+    raw["counts"] = {k: int(data[k]) for k in _COUNTS}
+    return raw
+
+
+def combine_results(raws: list[dict[str, dict]]) -> dict[str, dict]:
+    """Pool raw results of several sequences as TrackEval's ``combine_sequences`` does.
+
+    Counts (TP, FP, IDTP, ...) are summed and the scores recomputed from the sums; HOTA's AssA and
+    LocA are averaged weighted by true positives, per IoU threshold. Id counts are summed too (ids
+    of different sequences are different objects).
+    """
+    if not raws:
+        raise ValueError("combine_results: no sequence results to combine")
+    out: dict[str, dict] = {}
+    for name, metric in _metric_classes().items():
+        out[name] = metric.combine_sequences({str(i): raw[name] for i, raw in enumerate(raws)})
+    out["counts"] = {k: sum(raw["counts"][k] for raw in raws) for k in _COUNTS}
+    return out
+
+
+def summarize(raw: dict[str, dict]) -> dict[str, float]:
+    """The flat summary (keys :data:`SUMMARY_KEYS`) of raw results from :func:`trackeval_results`."""
+    hota, clear, ident, counts = raw["HOTA"], raw["CLEAR"], raw["Identity"], raw["counts"]
     out = {
         # HOTA, DetA, AssA and LocA are averaged over the 19 IoU thresholds 0.05..0.95, as TrackEval reports.
         "HOTA": np.mean(hota["HOTA"]),
@@ -134,13 +166,23 @@ def evaluate_sequence_data(data: dict) -> dict[str, float]:
         "MT": clear["MT"],
         "PT": clear["PT"],
         "ML": clear["ML"],
-        "num_gt_dets": data["num_gt_dets"],
-        "num_tracker_dets": data["num_tracker_dets"],
-        "num_gt_ids": data["num_gt_ids"],
-        "num_tracker_ids": data["num_tracker_ids"],
-        "num_frames": data["num_timesteps"],
+        "num_gt_dets": counts["num_gt_dets"],
+        "num_tracker_dets": counts["num_tracker_dets"],
+        "num_gt_ids": counts["num_gt_ids"],
+        "num_tracker_ids": counts["num_tracker_ids"],
+        "num_frames": counts["num_timesteps"],
     }
     return {k: float(out[k]) for k in SUMMARY_KEYS}
+
+
+def evaluate_sequence_data(data: dict) -> dict[str, float]:
+    """Run TrackEval's HOTA, CLEAR and Identity on one preprocessed sequence dict."""
+    return summarize(trackeval_results(data))
+
+
+def sequence_data_from_files(gt_file: Path, results_file: Path, num_frames: int | None = None) -> dict:
+    """:func:`build_sequence_data` of a MOTChallenge gt file (filtered) and a results file."""
+    return build_sequence_data(read_mot(gt_file, gt_filter=True), read_mot(results_file), num_frames)
 
 
 def evaluate_mot(gt_file: Path, results_file: Path, num_frames: int | None = None) -> dict[str, float]:
@@ -149,9 +191,32 @@ def evaluate_mot(gt_file: Path, results_file: Path, num_frames: int | None = Non
     Boxes match at IoU >= 0.5 for CLEAR and Identity; HOTA averages over IoU thresholds 0.05..0.95.
     Metrics are fractions in [0, 1] (MOTA may be negative); counts are floats too. ``num_frames``
     (the sequence length) defaults to the last frame in either file; no metric depends on it.
+    MOTP is the mean IoU of matches (TrackEval); motmetrics reports the mean distance 1 - IoU.
     """
-    gt = read_mot(gt_file, gt_filter=True)
-    return evaluate_sequence_data(build_sequence_data(gt, read_mot(results_file), num_frames))
+    return evaluate_sequence_data(sequence_data_from_files(gt_file, results_file, num_frames))
+
+
+def evaluate_mot_many(
+    pairs: Mapping[str, tuple[Path, Path]], combined: str = "COMBINED", with_teta: bool = False
+) -> dict[str, dict[str, float]]:
+    """Summaries of several {sequence: (gt_file, results_file)} plus their pooled ``combined`` row.
+
+    with_teta: add class-agnostic TETA, TETA_LocA, TETA_AssocA, TETA_ClsA (pooled by summing counts).
+    """
+    if combined in pairs:
+        raise ValueError(f"sequence name {combined!r} is reserved for the combined row")
+    rows = {seq: (read_mot(gt, gt_filter=True), read_mot(res)) for seq, (gt, res) in pairs.items()}
+    raws = {seq: trackeval_results(build_sequence_data(gt, res)) for seq, (gt, res) in rows.items()}
+    out = {seq: summarize(raw) for seq, raw in raws.items()}
+    out[combined] = summarize(combine_results(list(raws.values())))
+    if with_teta:
+        from masa_core.eval.teta import combine_teta, table_keys, teta_counts, teta_scores
+
+        counts = {seq: teta_counts(gt, res) for seq, (gt, res) in rows.items()}
+        for seq, c in counts.items():
+            out[seq].update(table_keys(teta_scores(c)))
+        out[combined].update(table_keys(teta_scores(combine_teta(list(counts.values())))))
+    return out
 
 
 def format_table(rows: list[dict], floatfmt: str = ".3f") -> str:
@@ -168,3 +233,27 @@ def format_table(rows: list[dict], floatfmt: str = ".3f") -> str:
 
     body = [[cell(h, row.get(h, "")) for h in headers] for row in rows]
     return tabulate(body, headers=headers, tablefmt="github", floatfmt=floatfmt)
+
+
+def id_switches_per_frame(gt: Mapping[int, MotRows], tracker: Mapping[int, MotRows], num_frames: int) -> np.ndarray:
+    """ID switches in each frame 1..num_frames (index 0 is frame 1), IoU >= 0.5 matching.
+
+    Computed with motmetrics' ``MOTAccumulator`` (its CLEAR matching keeps previous pairs where
+    still valid, as TrackEval's does); its per-frame SWITCH events sum to TrackEval's IDSW on the
+    motmetrics TUD files. The distance matrices (1 - IoU, NaN beyond 0.5) are built here because
+    motmetrics 1.4.0's ``iou_matrix`` uses ``np.asfarray``, which numpy 2 removed.
+    """
+    import motmetrics
+
+    acc = motmetrics.MOTAccumulator()
+    empty = MotRows.empty()
+    for frame in range(1, num_frames + 1):
+        g, p = gt.get(frame, empty), tracker.get(frame, empty)
+        dist = 1.0 - box_iou(g.boxes, p.boxes)
+        dist[dist > 0.5] = np.nan
+        acc.update(g.ids.tolist(), p.ids.tolist(), dist, frameid=frame)
+    events = acc.mot_events
+    frames = events.index.get_level_values("FrameId")[events["Type"] == "SWITCH"]
+    counts = np.zeros(num_frames, np.int64)
+    np.add.at(counts, np.asarray(frames, np.int64) - 1, 1)
+    return counts
