@@ -9,7 +9,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["masa_core", "masa_core.*", "masa_ros", "masa_ros.*"]),
-    package_data={"masa_core": ["py.typed"]},
+    package_data={"masa_core": ["py.typed", "weights/*.pt"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",
