@@ -59,6 +59,9 @@ def tracker_name(tracker: str, input_size: int, masa_name: str) -> str:
         "masa": f"MASA ({masa_name}, {input_size}px)",
         "iou": "IoU + Hungarian",
         "reid": "crop-ReID + MASA tracker",
+        "bytetrack": "ByteTrack (boxmot)",
+        "ocsort": "OC-SORT (boxmot)",
+        "botsort": "BoT-SORT (boxmot, no ReID)",
     }
     return names[tracker]
 

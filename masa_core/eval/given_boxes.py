@@ -5,7 +5,8 @@ given observations"). Here the boxes are a MOTChallenge sequence's filtered grou
 handed frame by frame either to :class:`masa_core.pipeline.Pipeline` (``tracker="masa"``: MASA
 embeddings + MASA tracker) or to :class:`masa_core.tracking.iou_tracker.IouTracker`
 (``tracker="iou"``: IoU-only baseline) or to the MASA tracker fed with crop-and-embed ImageNet
-MobileNetV2 features (``tracker="reid"``: the DeepSORT-style appearance baseline). The ids are
+MobileNetV2 features (``tracker="reid"``: the DeepSORT-style appearance baseline) or to a boxmot
+peer, motion only (``"bytetrack"``, ``"ocsort"``, ``"botsort"``; :mod:`masa_core.eval.peers`). The ids are
 written as a MOTChallenge results file and scored with :func:`masa_core.eval.metrics.evaluate_mot`,
 so detection metrics (DetA, MOTA) are near perfect by construction and AssA / IDF1 / IDSW measure the association.
 With a :class:`masa_core.eval.degrade.Degradation` the given boxes are first degraded (dropped,
@@ -29,6 +30,7 @@ from masa_core.detectors.base import Detections
 from masa_core.eval.degrade import Degradation, box_sizes, degrade_frame, false_positive_id_start
 from masa_core.eval.metrics import evaluate_mot
 from masa_core.eval.mot_format import MotRows, read_mot, write_mot
+from masa_core.eval.peers import PEERS, PeerTracker
 from masa_core.eval.teta import evaluate_teta, table_keys
 from masa_core.models.crop_reid import CropReIDEmbedder
 from masa_core.pipeline import Pipeline
@@ -36,8 +38,8 @@ from masa_core.tracking import MasaTracker, TrackerConfig
 from masa_core.tracking.iou_tracker import IouTracker
 from masa_core.video_io import FrameSource
 
-TrackerKind = Literal["masa", "iou", "reid"]
-TRACKERS: tuple[str, ...] = ("masa", "iou", "reid")
+TrackerKind = Literal["masa", "iou", "reid", "bytetrack", "ocsort", "botsort"]
+TRACKERS: tuple[str, ...] = ("masa", "iou", "reid", *PEERS)
 
 
 @dataclass
@@ -48,7 +50,7 @@ class GivenBoxesResult:
     given: the boxes the tracker was given, {1-based frame: MotRows} (gt ids; false positives
     from 1,000,000 on), after ``degradation``. gt_file: the ground truth scored against (a truncated
     copy with ``max_frames``). metrics also hold class-agnostic TETA (TETA, TETA_LocA, ...).
-    seconds: time spent in the tracker (``Pipeline.process`` or ``IouTracker.update``), frame
+    seconds: time spent in the tracker (``Pipeline.process``, ``IouTracker.update``, ...), frame
     decoding excluded. stage_ms: MASA's mean ms per frame per pipeline stage (empty for "iou").
     """
 
@@ -93,7 +95,7 @@ def track_given_boxes(
     """Track ``video`` with its ground-truth boxes given, write MOT results and score them.
 
     overrides: nested config overrides for the MASA pipeline (default device ``cpu``), e.g.
-    ``{"model": {"input_size": 512}}``; ignored for ``"iou"``. pipeline: a ready pipeline to use
+    ``{"model": {"input_size": 512}}``; used only for ``"masa"``. pipeline: a ready pipeline to use
     instead (it is reset first). max_frames: only the first frames are tracked, and only their
     ground truth is scored (a truncated copy is written next to the results). results_file:
     where the results go (default ``runs/given_boxes/<sequence>/<tracker>[_<degradation tag>].txt``).
@@ -115,6 +117,7 @@ def track_given_boxes(
 
     pipe: Pipeline | None = None
     iou: IouTracker | None = None
+    peer: PeerTracker | None = None
     reid: tuple[CropReIDEmbedder, MasaTracker] | None = None
     if tracker == "reid":
         reid = (CropReIDEmbedder(device="cpu"), MasaTracker(TrackerConfig.plug_and_play()))
@@ -124,6 +127,8 @@ def track_given_boxes(
             pipeline = Pipeline(cfg)
         pipe = pipeline
         pipe.reset()
+    elif tracker in PEERS:
+        peer = PeerTracker(tracker, frame_rate=source.fps)
     else:
         iou = IouTracker()
 
@@ -156,8 +161,11 @@ def track_given_boxes(
             keep = ids >= 0
             out = MotRows(dets.boxes[keep], ids[keep] + 1, dets.scores[keep])
         else:
-            assert iou is not None
-            ids = iou.update(dets.boxes, dets.scores, index)
+            if peer is not None:
+                ids = peer.update(dets.boxes, dets.scores, frame)
+            else:
+                assert iou is not None
+                ids = iou.update(dets.boxes, dets.scores, index)
             seconds += time.perf_counter() - start
             keep = ids >= 0
             out = MotRows(dets.boxes[keep], ids[keep] + 1, dets.scores[keep])
