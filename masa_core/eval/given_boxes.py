@@ -51,7 +51,8 @@ class GivenBoxesResult:
     from 1,000,000 on), after ``degradation``. gt_file: the ground truth scored against (a truncated
     copy with ``max_frames``). metrics also hold class-agnostic TETA (TETA, TETA_LocA, ...).
     seconds: time spent in the tracker (``Pipeline.process``, ``IouTracker.update``, ...), frame
-    decoding excluded. stage_ms: MASA's mean ms per frame per pipeline stage (empty for "iou").
+    decoding excluded. stage_ms: MASA's mean ms per frame per pipeline stage (empty for the others).
+    own_detector: MASA found its own boxes (nothing given).
     """
 
     sequence: str
@@ -65,10 +66,19 @@ class GivenBoxesResult:
     degradation: Degradation = field(default_factory=Degradation)
     given: dict[int, MotRows] = field(default_factory=dict)
     gt_file: Path | None = None
+    own_detector: bool = False
 
     @property
     def ms_per_frame(self) -> float:
         return 1000.0 * self.seconds / max(self.frames, 1)
+
+
+def run_name(tracker: str, degradation: Degradation | None = None, own_detector: bool = False) -> str:
+    """File stem of a run: ``<tracker>[_det | _<degradation tag>]``, e.g. ``iou_drop0.2_s0``."""
+    if own_detector:
+        return f"{tracker}_det"
+    tag = degradation.tag if degradation else ""
+    return f"{tracker}_{tag}" if tag else tracker
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,6 +101,8 @@ def track_given_boxes(
     progress: bool = False,
     pipeline: Pipeline | None = None,
     degradation: Degradation | None = None,
+    sequence: str | None = None,
+    own_detector: bool = False,
 ) -> GivenBoxesResult:
     """Track ``video`` with its ground-truth boxes given, write MOT results and score them.
 
@@ -101,13 +113,18 @@ def track_given_boxes(
     where the results go (default ``runs/given_boxes/<sequence>/<tracker>[_<degradation tag>].txt``).
     degradation: seeded drop / jitter / false positives applied to the given boxes (not to the
     ground truth they are scored against); false positives are placed inside the frame.
+    sequence: its name (default: the video's folder, or the image folder's parent when it is ``img1``).
+    own_detector: ``"masa"`` only: the pipeline's own detector finds the boxes and nothing is given.
     """
     if tracker not in TRACKERS:
         raise ValueError(f"tracker = {tracker!r}: must be one of {', '.join(TRACKERS)}")
     video, gt_file = Path(video), Path(gt_file)
-    sequence = video.parent.name if video.is_file() else video.name
+    if own_detector and tracker != "masa":
+        raise ValueError(f"own_detector is for tracker 'masa' only, not {tracker!r}")
+    if sequence is None:
+        sequence = video.parent.name if video.is_file() or video.name == "img1" else video.name
     degradation = degradation or Degradation()
-    name = f"{tracker}_{degradation.tag}" if degradation.tag else tracker
+    name = run_name(tracker, degradation, own_detector)
     results_file = Path(results_file or Path("runs") / "given_boxes" / sequence / f"{name}.txt")
     gt = read_mot(gt_file, gt_filter=True)
     sizes = box_sizes(gt)
@@ -138,7 +155,9 @@ def track_given_boxes(
     bar = tqdm(source, total=len(source), unit="frame", desc=f"{sequence} {tracker}", disable=not progress)
     for index, frame in enumerate(bar):
         given = gt.get(index + 1, MotRows.empty())
-        if not degradation.is_identity:
+        if own_detector:
+            given = MotRows.empty()
+        elif not degradation.is_identity:
             height, width = frame.shape[:2]
             given = degrade_frame(given, index + 1, degradation, (width, height), sizes, fp_id_start)
         if len(given):
@@ -146,7 +165,7 @@ def track_given_boxes(
         dets = Detections(given.boxes, np.ones(len(given), np.float32))
         start = time.perf_counter()
         if pipe is not None:
-            tracks = pipe.process(frame, dets).tracks
+            tracks = pipe.process(frame, None if own_detector else dets).tracks
             seconds += time.perf_counter() - start
             out = MotRows.from_tracks(tracks)
         elif reid is not None:
@@ -183,5 +202,16 @@ def track_given_boxes(
     metrics.update(table_keys(evaluate_teta(scored_gt, results_file)))
     stage_ms = pipe.stats.mean_ms() if pipe is not None else {}
     return GivenBoxesResult(
-        sequence, tracker, frames, rows, results_file, metrics, seconds, stage_ms, degradation, given_rows, scored_gt
+        sequence,
+        tracker,
+        frames,
+        rows,
+        results_file,
+        metrics,
+        seconds,
+        stage_ms,
+        degradation,
+        given_rows,
+        scored_gt,
+        own_detector,
     )
