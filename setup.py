@@ -33,9 +33,11 @@ setup(
         "console_scripts": [
             "masa-track=masa_core.cli.track:main",
             "masa-train=masa_core.cli.train:main",
+            "masa-eval=masa_core.cli.eval:main",
             # these need ROS 2 (rclpy and the built masa_ros messages): see docs/ros.md
             "masa-ros-replay=masa_ros.replay:main",
             "masa-ros-record=masa_ros.record:main",
+            "masa-ros-eval=masa_ros.eval_bag:main",
         ]
     },
 )

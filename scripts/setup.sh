@@ -14,13 +14,15 @@ fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 
 stamp="$VENV/.masa_requirements.sha256"
-want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-nodeps.txt" "$ROOT/setup.py" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-nodeps.txt" "$ROOT/requirements-peers.txt" "$ROOT/setup.py" \
+  | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing Python packages (torch from this machine's disk, the rest from PyPI)"
   "${PIP[@]}" install --upgrade 'pip>=24' 'setuptools>=77.0.3,<80' wheel
   "${PIP[@]}" install torch==2.14.1 torchvision==0.29.1
   "${PIP[@]}" install -r "$ROOT/requirements.txt"
   "${PIP[@]}" install --no-deps -r "$ROOT/requirements-nodeps.txt"
+  "${PIP[@]}" install --no-deps -r "$ROOT/requirements-peers.txt"  # boxmot peers for evaluation only
   "${PIP[@]}" install --no-deps -e "$ROOT"
   echo "$want" > "$stamp"
 else

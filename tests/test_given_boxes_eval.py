@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -59,3 +60,27 @@ def test_masa_small_input_gives_ids(tmp_path: Path) -> None:
 def test_unknown_tracker_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="tracker"):
         track_given_boxes(TUD_CAMPUS_VIDEO, TUD_CAMPUS_GT, "sort", results_file=tmp_path / "x.txt")  # type: ignore[arg-type]
+
+
+def test_own_detector_is_for_masa_only(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="own_detector"):
+        track_given_boxes(TUD_CAMPUS_VIDEO, TUD_CAMPUS_GT, "iou", results_file=tmp_path / "x.txt", own_detector=True)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_masa_with_its_own_detector_gets_no_given_boxes(tmp_path: Path) -> None:
+    run = track_given_boxes(
+        TUD_CAMPUS_VIDEO,
+        TUD_CAMPUS_GT,
+        "masa",
+        overrides={"model": {"input_size": 128, "device": "cpu"}},
+        max_frames=2,
+        results_file=tmp_path / "masa_det.txt",
+        own_detector=True,
+    )
+    assert run.own_detector and run.given == {} and run.frames == 2
+    assert run.stage_ms["detector"] > 0  # the pipeline's detector ran
+    # the detector's boxes are not the ground truth's, so they cannot all coincide with it
+    gt = read_mot(TUD_CAMPUS_GT, gt_filter=True)
+    boxes = np.concatenate([r.boxes for r in run.rows.values()]) if run.rows else np.zeros((0, 4))
+    assert not np.array_equal(boxes, np.concatenate([gt[1].boxes, gt[2].boxes]))

@@ -5,7 +5,8 @@ given observations"). Here the boxes are a MOTChallenge sequence's filtered grou
 handed frame by frame either to :class:`masa_core.pipeline.Pipeline` (``tracker="masa"``: MASA
 embeddings + MASA tracker) or to :class:`masa_core.tracking.iou_tracker.IouTracker`
 (``tracker="iou"``: IoU-only baseline) or to the MASA tracker fed with crop-and-embed ImageNet
-MobileNetV2 features (``tracker="reid"``: the DeepSORT-style appearance baseline). The ids are
+MobileNetV2 features (``tracker="reid"``: the DeepSORT-style appearance baseline) or to a boxmot
+peer, motion only (``"bytetrack"``, ``"ocsort"``, ``"botsort"``; :mod:`masa_core.eval.peers`). The ids are
 written as a MOTChallenge results file and scored with :func:`masa_core.eval.metrics.evaluate_mot`,
 so detection metrics (DetA, MOTA) are near perfect by construction and AssA / IDF1 / IDSW measure the association.
 With a :class:`masa_core.eval.degrade.Degradation` the given boxes are first degraded (dropped,
@@ -29,6 +30,7 @@ from masa_core.detectors.base import Detections
 from masa_core.eval.degrade import Degradation, box_sizes, degrade_frame, false_positive_id_start
 from masa_core.eval.metrics import evaluate_mot
 from masa_core.eval.mot_format import MotRows, read_mot, write_mot
+from masa_core.eval.peers import PEERS, PeerTracker
 from masa_core.eval.teta import evaluate_teta, table_keys
 from masa_core.models.crop_reid import CropReIDEmbedder
 from masa_core.pipeline import Pipeline
@@ -36,8 +38,8 @@ from masa_core.tracking import MasaTracker, TrackerConfig
 from masa_core.tracking.iou_tracker import IouTracker
 from masa_core.video_io import FrameSource
 
-TrackerKind = Literal["masa", "iou", "reid"]
-TRACKERS: tuple[str, ...] = ("masa", "iou", "reid")
+TrackerKind = Literal["masa", "iou", "reid", "bytetrack", "ocsort", "botsort"]
+TRACKERS: tuple[str, ...] = ("masa", "iou", "reid", *PEERS)
 
 
 @dataclass
@@ -48,8 +50,9 @@ class GivenBoxesResult:
     given: the boxes the tracker was given, {1-based frame: MotRows} (gt ids; false positives
     from 1,000,000 on), after ``degradation``. gt_file: the ground truth scored against (a truncated
     copy with ``max_frames``). metrics also hold class-agnostic TETA (TETA, TETA_LocA, ...).
-    seconds: time spent in the tracker (``Pipeline.process`` or ``IouTracker.update``), frame
-    decoding excluded. stage_ms: MASA's mean ms per frame per pipeline stage (empty for "iou").
+    seconds: time spent in the tracker (``Pipeline.process``, ``IouTracker.update``, ...), frame
+    decoding excluded. stage_ms: MASA's mean ms per frame per pipeline stage (empty for the others).
+    own_detector: MASA found its own boxes (nothing given).
     """
 
     sequence: str
@@ -63,10 +66,19 @@ class GivenBoxesResult:
     degradation: Degradation = field(default_factory=Degradation)
     given: dict[int, MotRows] = field(default_factory=dict)
     gt_file: Path | None = None
+    own_detector: bool = False
 
     @property
     def ms_per_frame(self) -> float:
         return 1000.0 * self.seconds / max(self.frames, 1)
+
+
+def run_name(tracker: str, degradation: Degradation | None = None, own_detector: bool = False) -> str:
+    """File stem of a run: ``<tracker>[_det | _<degradation tag>]``, e.g. ``iou_drop0.2_s0``."""
+    if own_detector:
+        return f"{tracker}_det"
+    tag = degradation.tag if degradation else ""
+    return f"{tracker}_{tag}" if tag else tracker
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,23 +101,30 @@ def track_given_boxes(
     progress: bool = False,
     pipeline: Pipeline | None = None,
     degradation: Degradation | None = None,
+    sequence: str | None = None,
+    own_detector: bool = False,
 ) -> GivenBoxesResult:
     """Track ``video`` with its ground-truth boxes given, write MOT results and score them.
 
     overrides: nested config overrides for the MASA pipeline (default device ``cpu``), e.g.
-    ``{"model": {"input_size": 512}}``; ignored for ``"iou"``. pipeline: a ready pipeline to use
+    ``{"model": {"input_size": 512}}``; used only for ``"masa"``. pipeline: a ready pipeline to use
     instead (it is reset first). max_frames: only the first frames are tracked, and only their
     ground truth is scored (a truncated copy is written next to the results). results_file:
     where the results go (default ``runs/given_boxes/<sequence>/<tracker>[_<degradation tag>].txt``).
     degradation: seeded drop / jitter / false positives applied to the given boxes (not to the
     ground truth they are scored against); false positives are placed inside the frame.
+    sequence: its name (default: the video's folder, or the image folder's parent when it is ``img1``).
+    own_detector: ``"masa"`` only: the pipeline's own detector finds the boxes and nothing is given.
     """
     if tracker not in TRACKERS:
         raise ValueError(f"tracker = {tracker!r}: must be one of {', '.join(TRACKERS)}")
     video, gt_file = Path(video), Path(gt_file)
-    sequence = video.parent.name if video.is_file() else video.name
+    if own_detector and tracker != "masa":
+        raise ValueError(f"own_detector is for tracker 'masa' only, not {tracker!r}")
+    if sequence is None:
+        sequence = video.parent.name if video.is_file() or video.name == "img1" else video.name
     degradation = degradation or Degradation()
-    name = f"{tracker}_{degradation.tag}" if degradation.tag else tracker
+    name = run_name(tracker, degradation, own_detector)
     results_file = Path(results_file or Path("runs") / "given_boxes" / sequence / f"{name}.txt")
     gt = read_mot(gt_file, gt_filter=True)
     sizes = box_sizes(gt)
@@ -115,6 +134,7 @@ def track_given_boxes(
 
     pipe: Pipeline | None = None
     iou: IouTracker | None = None
+    peer: PeerTracker | None = None
     reid: tuple[CropReIDEmbedder, MasaTracker] | None = None
     if tracker == "reid":
         reid = (CropReIDEmbedder(device="cpu"), MasaTracker(TrackerConfig.plug_and_play()))
@@ -124,6 +144,8 @@ def track_given_boxes(
             pipeline = Pipeline(cfg)
         pipe = pipeline
         pipe.reset()
+    elif tracker in PEERS:
+        peer = PeerTracker(tracker, frame_rate=source.fps)
     else:
         iou = IouTracker()
 
@@ -133,7 +155,9 @@ def track_given_boxes(
     bar = tqdm(source, total=len(source), unit="frame", desc=f"{sequence} {tracker}", disable=not progress)
     for index, frame in enumerate(bar):
         given = gt.get(index + 1, MotRows.empty())
-        if not degradation.is_identity:
+        if own_detector:
+            given = MotRows.empty()
+        elif not degradation.is_identity:
             height, width = frame.shape[:2]
             given = degrade_frame(given, index + 1, degradation, (width, height), sizes, fp_id_start)
         if len(given):
@@ -141,7 +165,7 @@ def track_given_boxes(
         dets = Detections(given.boxes, np.ones(len(given), np.float32))
         start = time.perf_counter()
         if pipe is not None:
-            tracks = pipe.process(frame, dets).tracks
+            tracks = pipe.process(frame, None if own_detector else dets).tracks
             seconds += time.perf_counter() - start
             out = MotRows.from_tracks(tracks)
         elif reid is not None:
@@ -156,8 +180,11 @@ def track_given_boxes(
             keep = ids >= 0
             out = MotRows(dets.boxes[keep], ids[keep] + 1, dets.scores[keep])
         else:
-            assert iou is not None
-            ids = iou.update(dets.boxes, dets.scores, index)
+            if peer is not None:
+                ids = peer.update(dets.boxes, dets.scores, frame)
+            else:
+                assert iou is not None
+                ids = iou.update(dets.boxes, dets.scores, index)
             seconds += time.perf_counter() - start
             keep = ids >= 0
             out = MotRows(dets.boxes[keep], ids[keep] + 1, dets.scores[keep])
@@ -175,5 +202,16 @@ def track_given_boxes(
     metrics.update(table_keys(evaluate_teta(scored_gt, results_file)))
     stage_ms = pipe.stats.mean_ms() if pipe is not None else {}
     return GivenBoxesResult(
-        sequence, tracker, frames, rows, results_file, metrics, seconds, stage_ms, degradation, given_rows, scored_gt
+        sequence,
+        tracker,
+        frames,
+        rows,
+        results_file,
+        metrics,
+        seconds,
+        stage_ms,
+        degradation,
+        given_rows,
+        scored_gt,
+        own_detector,
     )
