@@ -52,7 +52,7 @@ NODE_PARAMETERS = (
 PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "model.variant": ("backbone + adapter pairing", None),
     "model.backbone_checkpoint": ("official backbone weights ('' = fetched asset)", None),
-    "model.checkpoint": ("MASA adapter checkpoint ('' = untrained adapter)", None),
+    "model.checkpoint": ("MASA adapter checkpoint ('' = shipped adapter, 'untrained' = seeded random)", None),
     "model.input_size": ("model input side in pixels, multiple of 64", (64, 2048)),
     "model.device": ("auto | cpu | cuda | cuda:N", None),
     "model.fp16": ("half precision on CUDA", None),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import cv2
@@ -248,20 +249,14 @@ def test_build_default_from_config() -> None:
 # --- plug-ins ------------------------------------------------------------------------------------
 
 
-def _missing(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is None
-
-
-@pytest.mark.skipif(not _missing("ultralytics"), reason="ultralytics is installed")
-def test_yolo_missing_library_is_clear() -> None:
+def test_yolo_missing_library_is_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ultralytics", None)  # as if not installed
     with pytest.raises(ImportError, match="pip install ultralytics"):
         build_detector_from_config(DetectorConfig(kind="yolo", weights="yolo11n.pt"))
 
 
-@pytest.mark.skipif(not _missing("transformers"), reason="transformers is installed")
-def test_grounding_dino_missing_library_is_clear() -> None:
+def test_grounding_dino_missing_library_is_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", None)  # as if not installed: import raises ImportError
     cfg = DetectorConfig(kind="grounding_dino", weights="/models/gdino", text_prompt="person . car .")
     with pytest.raises(ImportError, match="pip install transformers"):
         build_detector_from_config(cfg)

@@ -121,7 +121,11 @@ def parse_args(argv: list[str] | None, default_sequences: list[Path] | None = No
     p.add_argument("--config", type=Path, help="MASA pipeline YAML config (detector, model, tracker)")
     p.add_argument("--input-size", type=int, default=512, help="MASA model input side (multiple of 64)")
     p.add_argument("--device", default="cpu", help="MASA device: cpu | cuda | auto")
-    p.add_argument("--checkpoint", default="", help="MASA adapter checkpoint (default: untrained adapter)")
+    p.add_argument(
+        "--checkpoint",
+        default="",
+        help="MASA adapter: a file, 'untrained', or '' for the shipped adapter (default)",
+    )
     p.add_argument("--label", default="", help="name of the MASA adapter in the table")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -147,7 +151,7 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[GivenBoxes
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     overrides = {"model": {"input_size": args.input_size, "device": args.device, "checkpoint": args.checkpoint}}
-    masa_name = args.label or (f"adapter {args.checkpoint}" if args.checkpoint else "untrained adapter")
+    masa_name = args.label or (f"adapter {args.checkpoint}" if args.checkpoint else "shipped adapter")
     display = {t: tracker_name(t, args.input_size, masa_name, args.masa_detector) for t in args.trackers}
     pipeline = None
     if "masa" in args.trackers:  # one pipeline for all sequences (reset per sequence): the model is built once
