@@ -13,14 +13,17 @@ import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from masa_core.config import load_config
+from masa_core.pipeline import Pipeline
 from masa_ros.bag_io import open_writer, read_tracks, typestore
 from masa_ros.image_conversion import image_to_rgb
 from masa_ros.msg import TrackedObjectArray
 from tests.paths import TUD_CAMPUS_VIDEO
-from tests.ros_harness import EXECUTABLE, spin_until, start_node, stop_node
+from tests.ros_harness import EXECUTABLE, TEST_PARAMETERS, spin_until, start_node, stop_node
 
 pytestmark = pytest.mark.skipif(not EXECUTABLE.exists(), reason="run scripts/setup.sh: the ROS package is not built")
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+NODE_AS_CONFIG = {"model": {k.split(".", 1)[1]: v for k, v in TEST_PARAMETERS.items()}}
 
 
 def tool(name: str, *args: str) -> list[str]:
@@ -36,7 +39,7 @@ def ros():
     rclpy.shutdown()
 
 
-def test_replayed_video_tracked_and_recorded_matches_what_subscribers_saw(ros, tmp_path):
+def test_replayed_video_tracked_and_recorded_matches_what_subscribers_saw_and_the_offline_pipeline(ros, tmp_path):
     live: list[TrackedObjectArray] = []
     ros.create_subscription(TrackedObjectArray, "tracks", live.append, RELIABLE)
     node = start_node(
@@ -85,6 +88,12 @@ def test_replayed_video_tracked_and_recorded_matches_what_subscribers_saw(ros, t
         for a, b in zip(bag_msg.objects, live_msg.objects, strict=True):
             np.testing.assert_allclose(a.box, b.box)
             assert a.score == pytest.approx(b.score) and a.match_score == pytest.approx(b.match_score)
+    # The live node over DDS gives what the offline Pipeline gives on the same frames and settings.
+    offline = Pipeline(load_config(overrides={**NODE_AS_CONFIG, "detector": {"classes": ["Person"]}}))
+    for frame, bag_msg in zip(_frames(4), recorded, strict=True):
+        tracks = offline.process(frame).tracks
+        assert [t.id for t in tracks] == [o.id for o in bag_msg.objects]
+        np.testing.assert_allclose([t.box for t in tracks], [o.box for o in bag_msg.objects], atol=1e-3)
 
 
 def _frames(n: int) -> list[np.ndarray]:
