@@ -90,6 +90,19 @@ def test_half_precision_tracking_only_checkpoint_keeps_the_rest(tmp_path, small_
         load_adapter(tmp_path / "short.pt", small_model.adapter, "masa_mobilesam")
 
 
+def test_embed_scale_from_the_checkpoint_gives_scaled_unit_embeddings(tmp_path, small_model, tud_frames):
+    path = tmp_path / "scaled.pt"
+    save_adapter(path, small_model.adapter, "masa_mobilesam", meta={"embed_scale": 1 / 0.07})
+    scaled = build_model(ModelConfig(input_size=256, device="cpu", checkpoint=str(path)))
+    boxes = np.array([[10, 20, 60, 200], [300, 100, 360, 300]], np.float32)
+    out, raw = scaled(tud_frames[0], boxes), small_model(tud_frames[0], boxes)
+    torch.testing.assert_close(out.norm(dim=1), torch.full((2,), 1 / 0.07))
+    torch.testing.assert_close(out, torch.nn.functional.normalize(raw, dim=1) / 0.07, atol=1e-4, rtol=1e-4)
+    save_adapter(path, small_model.adapter, "masa_mobilesam", meta={"embed_scale": -1})
+    with pytest.raises(CheckpointError, match="embed_scale"):
+        build_model(ModelConfig(input_size=256, device="cpu", checkpoint=str(path)))
+
+
 def _write_payload(path: Path, state: dict, variant: str = "masa_mobilesam") -> None:
     torch.save({"format": "masa_ros/adapter", "version": 1, "variant": variant, "state_dict": state}, path)
 

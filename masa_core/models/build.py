@@ -10,7 +10,7 @@ import torch
 
 from masa_core.assets import asset_path, bundled_weights
 from masa_core.device import resolve_device, resolve_dtype
-from masa_core.models.checkpoint import load_adapter
+from masa_core.models.checkpoint import CheckpointError, load_adapter
 from masa_core.models.masa_model import MasaAdapter, MasaModel
 from masa_core.models.tinyvit_backbone import TinyViTBackbone
 from masa_core.models.zoo import OFFICIAL_VARIANTS, PREPROCESSING, build_masa_r50, build_masa_sam, load_zoo_weights
@@ -88,6 +88,16 @@ VARIANTS: dict[str, Callable[[ModelConfig], MasaModel]] = {
 UNTRAINED = "untrained"
 
 
+def embed_scale(meta: dict, source: str) -> float | None:
+    """``meta["embed_scale"]`` of an adapter checkpoint (1/τ of its contrastive loss), checked."""
+    value = meta.get("embed_scale")
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or not 0 < float(value) < 1e4:
+        raise CheckpointError(f"{source}: meta embed_scale = {value!r} must be a positive number")
+    return float(value)
+
+
 def adapter_checkpoint(cfg: ModelConfig) -> str:
     """The file ``cfg.checkpoint`` stands for: '' → the shipped adapter of the variant (or '' if
     none is shipped), ``untrained`` → '' (seeded random adapter), anything else → itself."""
@@ -105,6 +115,7 @@ def build_model(cfg: ModelConfig) -> MasaModel:
     cfg = dataclasses.replace(cfg, checkpoint=adapter_checkpoint(cfg))
     model = VARIANTS[cfg.variant](cfg)
     if cfg.checkpoint and cfg.variant not in OFFICIAL_VARIANTS:
-        load_adapter(cfg.checkpoint, model.adapter, cfg.variant)
+        meta = load_adapter(cfg.checkpoint, model.adapter, cfg.variant)
+        model.embed_scale = embed_scale(meta, cfg.checkpoint)
     device = resolve_device(cfg.device)
     return model.to(device=device, dtype=resolve_dtype(device, cfg.fp16)).eval()

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from masa_core.models.deform_fusion import DeformFusion
@@ -93,6 +94,9 @@ class MasaModel(nn.Module):
         owned = {id(p) for p in self.parameters()}
         if any(id(p) not in owned for p in (*backbone.parameters(), *adapter.parameters())):
             raise ValueError("layout must hold every parameter of the backbone and the adapter")
+        # Embeddings trained with a cosine / temperature loss carry no scale of their own; the tracker's
+        # dot-product bi-softmax then needs them as unit vectors × 1/τ (set from the checkpoint's meta).
+        self.embed_scale: float | None = None
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1), persistent=False)
 
@@ -123,8 +127,10 @@ class MasaModel(nn.Module):
 
     @torch.inference_mode()
     def embed(self, pyramid: list[Tensor], boxes: Tensor) -> Tensor:
-        """(N, 4) boxes in model-input pixels → (N, 256) float32 embeddings."""
-        return self.adapter.embed(pyramid, boxes.to(self.device, self.dtype)).float()
+        """(N, 4) boxes in model-input pixels → (N, 256) float32 embeddings (unit length × ``embed_scale``
+        when that is set, so that dot products are the cosine / τ the adapter was trained on)."""
+        out = self.adapter.embed(pyramid, boxes.to(self.device, self.dtype)).float()
+        return out if self.embed_scale is None else F.normalize(out, dim=1) * self.embed_scale
 
     def forward(self, frame: np.ndarray, boxes: np.ndarray) -> Tensor:
         """One RGB frame and (N, 4) boxes in its pixels → (N, 256) embeddings."""

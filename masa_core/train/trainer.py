@@ -189,7 +189,12 @@ class Trainer:
         """The adapter in masa_core's checkpoint form (what ``model.checkpoint`` loads)."""
         path = Path(path or self.out / "adapter.pt")
         if self.rank == 0:
-            info = {"epochs": self.epoch, "iterations": self.epoch * self.iters_per_epoch, "world": self.world}
+            info = {
+                "epochs": self.epoch,
+                "iterations": self.epoch * self.iters_per_epoch,
+                "world": self.world,
+                "embed_scale": 1.0 / self.cfg.track.temperature,  # the tracker's dot product = cos / τ
+            }
             save_adapter(path, self.model.adapter, self.model.variant, {**info, **(meta or {})})
         return path
 
