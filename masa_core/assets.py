@@ -96,7 +96,7 @@ class BundledWeights:
     sha256: str
 
 
-BUNDLED: dict[str, BundledWeights] = {}
+BUNDLED: dict[str, BundledWeights] = {}  # none yet: see docs/training.md for why
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 

@@ -1,8 +1,8 @@
 """Retrieval accuracy on held-out augmented pairs (docs/training.md): for each adapter checkpoint
-('' = the untrained adapter) and the crop-ReID baseline, the top-1 accuracy of finding an instance
+('untrained', or '' = the shipped adapter) and the crop-ReID baseline, the top-1 accuracy of finding an instance
 of one view among all instances of the other view. Prints a Markdown table.
 
-    python scripts/eval_retrieval.py [--config config/train_cpu.yaml] [--checkpoints '' runs/train_cpu/adapter.pt]
+    python scripts/eval_retrieval.py [--config config/train_cpu.yaml] [--checkpoints untrained '' runs/x/adapter.pt]
 
 The pairs are made exactly as in training (same augmentation settings, proposals and seeds) from the
 images the config holds out (``data.holdout_every``), ``--rounds`` pairs per image.
@@ -33,7 +33,7 @@ from masa_core.train.trainer import load_train_config  # noqa: E402
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, default=REPO / "config" / "train_cpu.yaml")
-    p.add_argument("--checkpoints", nargs="*", default=["", "assets/masa_mobilesam_adapter.pt"])
+    p.add_argument("--checkpoints", nargs="*", default=["untrained", ""], help="files, 'untrained', '' = shipped")
     p.add_argument("--rounds", type=int, default=10, help="pairs per held-out image")
     p.add_argument("--split", default="holdout", choices=["holdout", "train"])
     p.add_argument("--no-reid", action="store_true", help="skip the crop-ReID baseline")
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     embedders = {}
     for ckpt in args.checkpoints:
         model_cfg = dataclasses.replace(cfg.model, checkpoint=ckpt, input_size=cfg.data.augment.out_size, fp16=False)
-        embedders[f"MASA adapter ({ckpt or 'untrained'})"] = box_embedder(build_model(model_cfg).eval())
+        embedders[f"MASA adapter ({ckpt or 'shipped'})"] = box_embedder(build_model(model_cfg).eval())
     if not args.no_reid:
         embedders["crop-ReID (ImageNet MobileNetV2)"] = CropReIDEmbedder(device="cpu")
     print(f"{len(data.paths)} {args.split} images, {len(pairs)} pairs, {cfg.data.augment.out_size}px views\n")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from masa_core.assets import AssetError, bundled_weights
 from masa_core.device import resolve_device, resolve_dtype
 from masa_core.models.build import ModelConfig, build_model
 from masa_core.models.checkpoint import CheckpointError, load_adapter, read_checkpoint, save_adapter
@@ -66,7 +67,7 @@ def test_checkpoint_round_trip_restores_identical_embeddings(tmp_path, small_mod
     other = build_model(ModelConfig(input_size=256, device="cpu", seed=1, checkpoint=str(path)))
     boxes = np.array([[10, 20, 60, 200]], np.float32)
     torch.testing.assert_close(other(tud_frames[0], boxes), small_model(tud_frames[0], boxes))
-    fresh = build_model(ModelConfig(input_size=256, device="cpu", seed=1))
+    fresh = build_model(ModelConfig(input_size=256, device="cpu", seed=1, checkpoint="untrained"))
     assert not torch.allclose(fresh(tud_frames[0], boxes), small_model(tud_frames[0], boxes))
 
 
@@ -178,3 +179,38 @@ def test_backbone_is_frozen_and_stays_in_eval_mode(small_model):
     assert not small_model.backbone.training
     assert not any(p.requires_grad for p in small_model.backbone.parameters())
     small_model.eval()
+
+
+def test_default_checkpoint_is_the_shipped_adapter_when_one_is_bundled(tmp_path, monkeypatch, small_model, tud_frames):
+    import masa_core.assets as assets
+
+    assert bundled_weights("masa_mobilesam") is None  # nothing shipped yet: '' is the seeded adapter
+    trained = build_model(ModelConfig(input_size=256, device="cpu", seed=3, checkpoint="untrained"))
+    save_adapter(
+        tmp_path / "a.pt",
+        trained.adapter,
+        "masa_mobilesam",
+        {"embed_scale": 10.0},
+        half=True,
+        omit=("detection_head.",),
+    )
+    monkeypatch.setattr(assets, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setitem(
+        assets.BUNDLED,
+        "masa_mobilesam",
+        assets.BundledWeights("masa_mobilesam", "a.pt", assets.sha256_of(tmp_path / "a.pt")),
+    )
+    default = build_model(ModelConfig(input_size=256, device="cpu"))
+    assert default.embed_scale == 10.0
+    boxes = np.array([[10, 20, 60, 200]], np.float32)
+    expected = torch.nn.functional.normalize(trained(tud_frames[0], boxes), dim=1) * 10.0
+    torch.testing.assert_close(default(tud_frames[0], boxes), expected, atol=2e-2, rtol=2e-3)
+    untrained = build_model(ModelConfig(input_size=256, device="cpu", checkpoint="untrained"))
+    assert untrained.embed_scale is None
+    torch.testing.assert_close(untrained(tud_frames[0], boxes), small_model(tud_frames[0], boxes))
+    (tmp_path / "a.pt").write_bytes(b"not the weights")  # a corrupt installation is refused
+    with pytest.raises(AssetError, match="sha256"):
+        build_model(ModelConfig(input_size=256, device="cpu"))
+    (tmp_path / "a.pt").unlink()
+    with pytest.raises(AssetError, match="missing"):
+        bundled_weights("masa_mobilesam")
