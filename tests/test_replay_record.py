@@ -48,8 +48,13 @@ def test_replayed_video_tracked_and_recorded_matches_what_subscribers_saw_and_th
     bag = tmp_path / "bag"
     record = subprocess.Popen(tool("record", str(bag), "--count", "4", "--quiet"))
     try:
-        # the recorder must be listening before the first tracks go out (volatile QoS keeps no history)
-        assert spin_until(ros, lambda: ros.count_subscribers("tracks") >= 2, 60)
+        # the recorder must be listening before the first tracks go out (volatile QoS keeps no history):
+        # wait for the node's tracks publisher (created once its model is loaded) and both subscribers,
+        # then give discovery a moment to match them, so no early message is lost under load
+        assert spin_until(
+            ros, lambda: ros.count_subscribers("tracks") >= 2 and ros.count_publishers("tracks") >= 1, 120
+        )
+        spin_until(ros, lambda: False, 2.0)
         replay = subprocess.run(
             tool(
                 "replay",
