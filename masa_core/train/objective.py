@@ -20,6 +20,7 @@ from masa_core.train.losses import (
     auxiliary_l2_loss,
     contrastive_loss,
     match_targets,
+    nested_pairs,
     roi_loss,
     roi_samples,
     rpn_loss,
@@ -42,6 +43,7 @@ class TrackLossConfig:
     neg_iou: float = 0.3
     jitter_copies: int = 4  # jittered copies of each instance box added to the proposals
     jitter: float = 0.1  # of the box size
+    nested_ignore: float = 0.0  # > 0: instances whose boxes nest (intersection / smaller ≥ this) are not negatives
 
 
 def jittered(gt: Tensor, copies: int, amount: float, hw: tuple[int, int]) -> Tensor:
@@ -65,6 +67,16 @@ class AdapterObjective(nn.Module):
         self.adapter = adapter
         self.track = track or TrackLossConfig()
         self.det = det or DetectionLossConfig()
+
+    def nested(self, gt: Tensor, gt_ids: Tensor, key_lab: Tensor, ref_lab: Tensor) -> Tensor | None:
+        """(K, R) pairs of key and reference samples whose instances nest in the key view (SAM's
+        part-and-whole masks): neither positive nor negative. None when ``nested_ignore`` is 0."""
+        if self.track.nested_ignore <= 0 or len(gt) < 2:
+            return None
+        nested = nested_pairs(gt.float(), self.track.nested_ignore).float()
+        key_onehot = (key_lab[:, None] == gt_ids[None, :]).float()
+        ref_onehot = (ref_lab[:, None] == gt_ids[None, :]).float()
+        return (key_onehot @ nested @ ref_onehot.T) > 0
 
     def forward(self, taps: list[Tensor], boxes: list[Tensor], ids: list[Tensor]) -> dict[str, Tensor]:
         """Backbone maps of 2B views (B keys, then their B references), per view the (N, 4) instance
@@ -113,10 +125,16 @@ class AdapterObjective(nn.Module):
             key_emb, key_lab = embeds[k][key_pos], labels[k][key_pos]
             ref_emb, ref_lab = embeds[k + half], labels[k + half]
             targets = (key_lab[:, None] == ref_lab[None, :]) & (ref_lab[None, :] >= 0)
-            track.append(contrastive_loss(key_emb, ref_emb, targets, self.track.temperature))
+            ignore = self.nested(boxes[k], ids[k], key_lab, ref_lab)
+            track.append(contrastive_loss(key_emb, ref_emb, targets, self.track.temperature, ignore))
             aux.append(
                 auxiliary_l2_loss(
-                    key_emb, ref_emb, targets, self.track.aux_neg_pos_ub, neg_margin=self.track.aux_neg_margin
+                    key_emb,
+                    ref_emb,
+                    targets,
+                    self.track.aux_neg_pos_ub,
+                    neg_margin=self.track.aux_neg_margin,
+                    ignore=ignore,
                 )
             )
         out = {k: torch.stack(v).mean() for k, v in terms.items()}

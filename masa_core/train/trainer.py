@@ -13,6 +13,7 @@ loads.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import time
@@ -72,10 +73,14 @@ class TrainConfig:
     checkpoint_every: int = 1
     log_every: int = 10
     threads: int = 0  # torch CPU threads per process; 0 = torch's default
+    workers: int = 0  # data-loader processes making the augmented views; 0 = in the training process
+    time_budget_s: float = 0.0  # > 0: after each epoch, cut ``epochs`` so the run ends within this many seconds
 
     def validate(self) -> TrainConfig:
         if self.batch_size < 1 or self.epochs < 1 or self.checkpoint_every < 1:
             raise ValueError("batch_size, epochs and checkpoint_every must be at least 1")
+        if self.workers < 0 or self.time_budget_s < 0:
+            raise ValueError("workers and time_budget_s must not be negative")
         if self.model.checkpoint not in ("", UNTRAINED) and not Path(self.model.checkpoint).is_file():
             raise ValueError(f"model.checkpoint = {self.model.checkpoint}: not a file")
         self.data.augment.validate()
@@ -106,6 +111,19 @@ def lr_factor(cfg: OptimConfig, it: int, total: int) -> float:
     if it < cfg.warmup_iters:
         factor *= cfg.warmup_ratio + (1 - cfg.warmup_ratio) * it / cfg.warmup_iters
     return factor
+
+
+class EpochPairs(torch.utils.data.Dataset):
+    """The view pairs of one epoch for a data loader: item ``i`` is ``data.pair(indices[i], epoch)``."""
+
+    def __init__(self, data: PairDataset, indices: np.ndarray, epoch: int) -> None:
+        self.data, self.indices, self.epoch = data, indices, epoch
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[View, View]:
+        return self.data.pair(int(self.indices[i]), self.epoch)
 
 
 def to_batch(model: MasaModel, views: list[View]) -> tuple[Tensor, list[Tensor], list[Tensor]]:
@@ -142,6 +160,7 @@ class Trainer:
             params, lr=learning_rate(cfg, self.world), momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay
         )
         self.iters_per_epoch = max(1, len(self.data) // (cfg.batch_size * self.world))
+        self.epochs = cfg.epochs  # may be cut by ``time_budget_s``
         self.total_iters = self.iters_per_epoch * cfg.epochs
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda it: lr_factor(cfg.optim, it, self.total_iters)
@@ -162,6 +181,7 @@ class Trainer:
                 "format": "masa_ros/train",
                 "variant": self.model.variant,
                 "epoch": self.epoch,
+                "epochs": self.epochs,
                 "adapter": self.model.adapter.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
@@ -183,6 +203,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch = int(state["epoch"])
+        self.set_epochs(int(state.get("epochs", self.cfg.epochs)))
         self.history = list(state.get("history", []))
 
     def export(self, path: str | Path | None = None, meta: dict | None = None) -> Path:
@@ -199,6 +220,37 @@ class Trainer:
         return path
 
     # -- training ----------------------------------------------------------------------------
+
+    def set_epochs(self, epochs: int) -> None:
+        """Run ``epochs`` in all (the schedule's decay points move with it)."""
+        self.epochs = max(self.epoch, 1, min(epochs, self.cfg.epochs))
+        self.total_iters = self.iters_per_epoch * self.epochs
+
+    def fit_budget(self, elapsed: float, epochs_run: int) -> None:
+        """Cut the run so that it ends within ``time_budget_s`` at the mean epoch time so far."""
+        if self.cfg.time_budget_s <= 0 or epochs_run == 0:
+            return
+        per_epoch = elapsed / epochs_run
+        more = int((self.cfg.time_budget_s - elapsed) // per_epoch)
+        # Every rank must agree: rank 0's decision is broadcast.
+        if self.world > 1:
+            box = torch.tensor([more], device=self.device)
+            dist.broadcast(box, 0)
+            more = int(box.item())
+        if self.epoch + more < self.epochs:
+            self.set_epochs(self.epoch + more)
+            if self.rank == 0:
+                print(f"time budget: {per_epoch:.1f} s per epoch, stopping after epoch {self.epochs}", flush=True)
+
+    def loader(self, indices: np.ndarray) -> torch.utils.data.DataLoader:
+        """This epoch's view pairs, ``batch_size`` per step, made by ``workers`` processes."""
+        return torch.utils.data.DataLoader(
+            EpochPairs(self.data, indices, self.epoch),
+            batch_size=self.cfg.batch_size,
+            drop_last=True,
+            num_workers=self.cfg.workers,
+            collate_fn=list,
+        )
 
     def step(self, views: list[View], it: int) -> dict[str, float]:
         torch.manual_seed(self.cfg.seed * 1_000_003 + it * self.world + self.rank)  # sampling, same on resume
@@ -226,22 +278,25 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(self.out / "tb"))
-        per_step = self.cfg.batch_size
+        if self.cfg.workers:
+            self.data.prepare()  # proposals made here (maybe on the GPU), never in a worker
+        run_start, epochs_run = time.perf_counter(), 0
         try:
-            while self.epoch < min(self.cfg.epochs, stop_after or self.cfg.epochs):
+            while self.epoch < min(self.epochs, stop_after or self.epochs):
                 order = np.random.default_rng([self.cfg.seed, self.epoch]).permutation(len(self.data))
                 mine = order[self.rank :: self.world]
                 sums: dict[str, float] = {}
+                batches = itertools.islice(self.loader(mine), self.iters_per_epoch)
                 bar = tqdm(
-                    range(self.iters_per_epoch),
-                    desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
+                    batches,
+                    total=self.iters_per_epoch,
+                    desc=f"epoch {self.epoch + 1}/{self.epochs}",
                     disable=self.rank != 0,
                     dynamic_ncols=True,
                 )
                 start = time.perf_counter()
-                for i in bar:
+                for i, pairs in enumerate(bar):
                     it = self.epoch * self.iters_per_epoch + i
-                    pairs = [self.data.pair(int(j), self.epoch) for j in mine[i * per_step : (i + 1) * per_step]]
                     views = [p[0] for p in pairs] + [p[1] for p in pairs]
                     terms = self.step(views, it)
                     for k, v in terms.items():
@@ -258,7 +313,9 @@ class Trainer:
                 if writer is not None:
                     for k, v in means.items():
                         writer.add_scalar(f"epoch/{k}", v, self.epoch)
-                if self.epoch % self.cfg.checkpoint_every == 0 or self.epoch == self.cfg.epochs:
+                epochs_run += 1
+                self.fit_budget(time.perf_counter() - run_start, epochs_run)
+                if self.epoch % self.cfg.checkpoint_every == 0 or self.epoch == self.epochs:
                     self.save()
             return self.export()
         finally:
