@@ -69,3 +69,20 @@ def test_bad_bag_or_gt_exit_2(tmp_path, tud_frames, capsys):
     assert "no_gt.txt not found" in capsys.readouterr().err
     assert main([str(bag), "--gt", str(TUD_CAMPUS_GT), "--bag-topic", "/other", "--trackers", "iou"]) == 2
     assert "has no /other" in capsys.readouterr().err
+
+
+def test_bags_and_sequence_folders_mix_each_bag_with_its_gt(tmp_path, tud_frames):
+    bag = tmp_path / "Campus-bag"
+    _write_bag(bag, tud_frames[:4], "mcap")
+    args = ["--trackers", "iou", "--max-frames", "4", "--quiet", "--out", str(tmp_path / "out")]
+    assert main([str(bag), str(TUD_CAMPUS), "--gt", str(TUD_CAMPUS_GT), *args]) == 0
+    with open(tmp_path / "out" / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["sequence"] for r in rows] == ["Campus-bag", "TUD-Campus", "COMBINED"]
+    assert {k: v for k, v in rows[0].items() if k != "sequence"} == {
+        k: v for k, v in rows[1].items() if k != "sequence"
+    }
+    for argv in ([str(bag), str(bag)], [str(TUD_CAMPUS), "--gt", str(TUD_CAMPUS_GT)]):  # a --gt per bag, no more
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, "--trackers", "iou"])
+        assert exc.value.code == 2

@@ -16,6 +16,10 @@ row, all metrics, MASA's stage times) as each run finishes, then ``results.md`` 
 (per sequence and, for several sequences, a pooled ``COMBINED`` row per tracker; HOTA, DetA,
 AssA, IDF1, MOTA, IDSW, TETA), ``metrics.png`` and ``id_switches_<sequence>.png``. The per-run
 table (with ms/frame) is printed to stdout. Exit code 2 for bad inputs or settings.
+
+This command runs every tracker in its own process and needs no ROS. The MASA tracker *node*
+(ROS 2, over DDS) is evaluated the same way by ``masa-ros-eval --live`` (docs/evaluation.md); that
+command reuses :func:`run` and :func:`main` here with its own ``track`` function.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from masa_core.assets import AssetError
-from masa_core.config import ConfigError, load_config
+from masa_core.config import ConfigError, PipelineConfig, load_config
 from masa_core.eval.degrade import Degradation
 from masa_core.eval.given_boxes import TRACKERS, GivenBoxesResult, run_name, track_given_boxes
 from masa_core.eval.metrics import evaluate_mot_many, format_table, id_switches_per_frame
@@ -41,6 +46,13 @@ from masa_core.video_io import VideoError
 COLUMNS = ("HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW")
 REPORT_COLUMNS = (*COLUMNS, "TETA", "TETA_LocA", "TETA_AssocA", "TETA_ClsA")
 USER_ERRORS = (ConfigError, VideoError, AssetError, CheckpointError, MotFormatError, ImportError)
+LIVE_HINT = (
+    "--live is masa-ros-eval's: masa-eval runs the trackers in this process and needs no ROS; "
+    "to evaluate the tracker node over DDS run masa-ros-eval --live SEQUENCE_DIR ... (docs/evaluation.md)"
+)
+# track(frames, gt_file, tracker, *, config, max_frames, results_file, progress, degradation, sequence,
+# own_detector) -> GivenBoxesResult: how one tracker runs on one sequence (see run()).
+TrackFn = Callable[..., GivenBoxesResult]
 
 
 class SequenceError(ValueError):
@@ -61,10 +73,11 @@ def sequence_inputs(folder: Path) -> tuple[Path, Path]:
     return frames, gt
 
 
-def tracker_name(tracker: str, input_size: int, masa_name: str, own_detector: bool = False) -> str:
-    """The tracker's name in tables and plots."""
+def tracker_name(tracker: str, input_size: int, masa_name: str, own_detector: bool = False, via: str = "") -> str:
+    """The tracker's name in tables and plots; ``via`` names how MASA ran when not in this process."""
+    details = ", ".join(d for d in (masa_name, f"{input_size}px", "own detector" if own_detector else "", via) if d)
     names = {
-        "masa": f"MASA ({masa_name}, {input_size}px{', own detector' if own_detector else ''})",
+        "masa": f"MASA ({details})",
         "iou": "IoU + Hungarian",
         "reid": "crop-ReID + MASA tracker",
         "bytetrack": "ByteTrack (boxmot)",
@@ -81,31 +94,56 @@ def table_row(run: GivenBoxesResult, name: str) -> dict[str, Any]:
         row["given"] = "own detector" if run.own_detector else run.degradation.tag
     row.update({k: run.metrics[k] for k in COLUMNS})
     row["ms/frame"] = run.ms_per_frame
+    if run.lost_frames is not None:
+        row["lost"] = len(run.lost_frames)
     return row
 
 
 def report(runs: list[GivenBoxesResult], names: dict[str, str], out_dir: Path) -> list[Path]:
     """Tables with a pooled ``COMBINED`` row per tracker (when it ran on several sequences) and the plots.
 
-    names: {tracker kind: display name}.
+    names: {tracker kind: display name}. Runs through a transport (the ROS node) add a ``lost``
+    column: frames whose output never came back (summed in ``COMBINED``).
     """
     results: dict[str, dict[str, dict[str, float]]] = {}
     switches: dict[str, dict[str, Any]] = {}
+    transported = any(r.lost_frames is not None for r in runs)
     for run in runs:
         assert run.gt_file is not None
-        results.setdefault(names[run.tracker], {})[run.sequence] = run.metrics
+        lost = {"lost": len(run.lost_frames)} if run.lost_frames is not None else {}
+        results.setdefault(names[run.tracker], {})[run.sequence] = {**run.metrics, **lost}
         gt = read_mot(run.gt_file, gt_filter=True)
         switches.setdefault(run.sequence, {})[names[run.tracker]] = id_switches_per_frame(gt, run.rows, run.frames)
     for tracker in dict.fromkeys(r.tracker for r in runs):
         mine = [r for r in runs if r.tracker == tracker]
         if len(mine) > 1:
             pairs = {r.sequence: (r.gt_file, r.results_file) for r in mine}
-            results[names[tracker]][COMBINED] = evaluate_mot_many(pairs, COMBINED, with_teta=True)[COMBINED]
-    return write_report(results, out_dir, switches, REPORT_COLUMNS)
+            combined = evaluate_mot_many(pairs, COMBINED, with_teta=True)[COMBINED]
+            if transported:
+                combined["lost"] = sum(len(r.lost_frames or ()) for r in mine)
+            results[names[tracker]][COMBINED] = combined
+    return write_report(results, out_dir, switches, (*REPORT_COLUMNS, "lost") if transported else REPORT_COLUMNS)
 
 
-def parse_args(argv: list[str] | None, default_sequences: list[Path] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="masa-eval", description=__doc__.split("\n\n")[0])
+def offline_track(config: PipelineConfig | None) -> TrackFn:
+    """:func:`track_given_boxes` in this process, with one MASA pipeline (built here from ``config``
+    when given, reset per sequence) for all sequences: the model is built once."""
+    pipeline = None
+    if config is not None:
+        from masa_core.pipeline import Pipeline
+
+        pipeline = Pipeline(config)
+
+    def track(*args: Any, config: PipelineConfig | None = None, **kwargs: Any) -> GivenBoxesResult:
+        return track_given_boxes(*args, pipeline=pipeline, **kwargs)
+
+    return track
+
+
+def parse_args(
+    argv: list[str] | None, default_sequences: list[Path] | None = None, prog: str = "masa-eval"
+) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     nargs = "*" if default_sequences else "+"
     p.add_argument("sequences", type=Path, nargs=nargs, help="MOTChallenge sequence folders")
     p.add_argument("--sequences", dest="sequences_opt", type=Path, nargs="+", help=argparse.SUPPRESS)
@@ -129,7 +167,10 @@ def parse_args(argv: list[str] | None, default_sequences: list[Path] | None = No
     p.add_argument("--label", default="", help="name of the MASA adapter in the table")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--live", action="store_true", help="not here: the ROS node is evaluated by masa-ros-eval --live")
     args = p.parse_args(argv)
+    if args.live:
+        p.error(LIVE_HINT)
     args.sequences = [*args.sequences, *(args.sequences_opt or [])] or list(default_sequences or [])
     if not args.sequences:
         p.error("no sequence folders given")
@@ -142,8 +183,15 @@ def parse_args(argv: list[str] | None, default_sequences: list[Path] | None = No
     return args
 
 
-def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[GivenBoxesResult], list[Path]]:
-    """Every tracker on every sequence; returns the printed rows, the runs and the report files."""
+def run(
+    args: argparse.Namespace, track: TrackFn | None = None, via: str = ""
+) -> tuple[list[dict[str, Any]], list[GivenBoxesResult], list[Path]]:
+    """Every tracker on every sequence; returns the printed rows, the runs and the report files.
+
+    track: how each run is made (default: :func:`track_given_boxes` in this process, with one MASA
+    pipeline for all sequences); ``masa-ros-eval --live`` passes the ROS node's, and ``via`` for
+    the names in the tables. It gets the validated MASA config as ``config`` (None without MASA).
+    """
     inputs = [(folder, *sequence_inputs(folder)) for folder in args.sequences]  # check all before running
     names = {folder.name for folder in args.sequences}
     if len(names) < len(args.sequences):
@@ -152,26 +200,23 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[GivenBoxes
         torch.set_num_threads(args.threads)
     overrides = {"model": {"input_size": args.input_size, "device": args.device, "checkpoint": args.checkpoint}}
     masa_name = args.label or (f"adapter {args.checkpoint}" if args.checkpoint else "shipped adapter")
-    display = {t: tracker_name(t, args.input_size, masa_name, args.masa_detector) for t in args.trackers}
-    pipeline = None
-    if "masa" in args.trackers:  # one pipeline for all sequences (reset per sequence): the model is built once
-        from masa_core.pipeline import Pipeline
-
-        pipeline = Pipeline(load_config(args.config, overrides))
+    display = {t: tracker_name(t, args.input_size, masa_name, args.masa_detector, via) for t in args.trackers}
+    config = load_config(args.config, overrides) if "masa" in args.trackers else None
+    track = track or offline_track(config)
     rows: list[dict[str, Any]] = []
     runs: list[GivenBoxesResult] = []
     for folder, frames, gt in inputs:
         for tracker in args.trackers:
             own = args.masa_detector and tracker == "masa"
             out = args.out / folder.name / f"{run_name(tracker, args.degradation, own)}.txt"
-            result = track_given_boxes(
+            result = track(
                 frames,
                 gt,
                 tracker,
+                config=config,
                 max_frames=args.max_frames,
                 results_file=out,
                 progress=not args.quiet,
-                pipeline=pipeline,
                 degradation=args.degradation,
                 sequence=folder.name,
                 own_detector=own,
@@ -180,12 +225,16 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[GivenBoxes
             rows.append(row)
             runs.append(result)
             saved = {**row, "metrics": result.metrics, "stage_ms": result.stage_ms}
+            if result.lost_frames is not None:
+                saved["lost_frames"] = result.lost_frames
             out.with_suffix(".json").write_text(json.dumps(saved, indent=2))
             stages = ", ".join(f"{k} {v:.0f}" for k, v in result.stage_ms.items())
             print(
                 f"done {result.sequence} {tracker}: HOTA {result.metrics['HOTA']:.3f} "
                 f"IDF1 {result.metrics['IDF1']:.3f} IDSW {result.metrics['IDSW']:.0f}, "
-                f"{result.ms_per_frame:.1f} ms/frame" + (f" ({stages} ms)" if stages else ""),
+                f"{result.ms_per_frame:.1f} ms/frame"
+                + (f" ({stages} ms)" if stages else "")
+                + (f", {len(result.lost_frames)} frames lost" if result.lost_frames else ""),
                 file=sys.stderr,
                 flush=True,
             )
@@ -193,17 +242,33 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[GivenBoxes
     return rows, runs, files
 
 
-def main(argv: list[str] | None = None, default_sequences: list[Path] | None = None) -> int:
-    args = parse_args(argv, default_sequences)
+def main(
+    argv: list[str] | None = None,
+    default_sequences: list[Path] | None = None,
+    track: TrackFn | None = None,
+    via: str = "",
+    prog: str = "masa-eval",
+) -> int:
+    """Exit code 0; 2 for bad inputs or settings; 1 when frames were lost (a ``track`` through a
+    transport got no output for them: they are scored as missed and listed in the .json)."""
+    args = parse_args(argv, default_sequences, prog)
     try:
-        rows, _, files = run(args)
+        rows, runs, files = run(args, track, via)
     except (SequenceError, *USER_ERRORS) as err:
-        print(f"masa-eval: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     print(format_table(rows))
     for path in files:
         print(f"wrote {path}", file=sys.stderr)
-    return 0
+    lossy = [r for r in runs if r.lost_frames]
+    for r in lossy:
+        shown = ", ".join(map(str, r.lost_frames[:20])) + (", ..." if len(r.lost_frames) > 20 else "")
+        print(
+            f"{prog}: error: {r.sequence} {r.tracker}: {len(r.lost_frames)} of {r.frames} frames lost "
+            f"(no tracks came back; scored as missed): frames {shown}",
+            file=sys.stderr,
+        )
+    return 1 if lossy else 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ jittered, false positives added; seeded) and scored against the unchanged ground
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -52,7 +52,9 @@ class GivenBoxesResult:
     copy with ``max_frames``). metrics also hold class-agnostic TETA (TETA, TETA_LocA, ...).
     seconds: time spent in the tracker (``Pipeline.process``, ``IouTracker.update``, ...), frame
     decoding excluded. stage_ms: MASA's mean ms per frame per pipeline stage (empty for the others).
-    own_detector: MASA found its own boxes (nothing given).
+    own_detector: MASA found its own boxes (nothing given). lost_frames: None when the tracker ran
+    in this process; for a tracker reached over a transport (``masa-ros-eval --live``: the ROS node),
+    the 1-based frames whose output never came back: they have no rows, so their gt counts as missed.
     """
 
     sequence: str
@@ -67,6 +69,7 @@ class GivenBoxesResult:
     given: dict[int, MotRows] = field(default_factory=dict)
     gt_file: Path | None = None
     own_detector: bool = False
+    lost_frames: list[int] | None = None
 
     @property
     def ms_per_frame(self) -> float:
@@ -89,6 +92,49 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def given_frames(
+    source: FrameSource, gt: Mapping[int, MotRows], degradation: Degradation | None = None, own_detector: bool = False
+) -> Iterator[tuple[int, np.ndarray, MotRows]]:
+    """(0-based index, RGB frame, the boxes given to the tracker) for each frame of ``source``.
+
+    The boxes are the frame's filtered gt rows (``gt`` keyed by 1-based frame), degraded when
+    ``degradation`` is set (seeded per frame, so a frame's boxes do not depend on what came before),
+    none with ``own_detector``. Every tracker, in this process or behind the ROS node, gets these.
+    """
+    degradation = degradation or Degradation()
+    sizes = box_sizes(gt)
+    fp_id_start = false_positive_id_start(gt)
+    for index, frame in enumerate(source):
+        given = gt.get(index + 1, MotRows.empty())
+        if own_detector:
+            given = MotRows.empty()
+        elif not degradation.is_identity:
+            height, width = frame.shape[:2]
+            given = degrade_frame(given, index + 1, degradation, (width, height), sizes, fp_id_start)
+        yield index, frame, given
+
+
+def given_detections(given: MotRows) -> Detections:
+    """The given rows as the detections a tracker receives: their boxes, score 1, class 0."""
+    return Detections(given.boxes, np.ones(len(given), np.float32))
+
+
+def score_results(
+    rows: Mapping[int, MotRows], results_file: Path, gt_file: Path, gt: Mapping[int, MotRows], frames: int
+) -> tuple[Path, dict[str, float]]:
+    """Write ``rows`` to ``results_file`` and score them (HOTA, CLEAR, Identity, class-agnostic TETA)
+    against the gt of the first ``frames`` frames (a truncated gt copy is written beside the results
+    when the sequence is longer). Returns (the gt file scored against, metrics)."""
+    write_mot(results_file, rows)
+    scored_gt = gt_file
+    if frames < max(gt, default=0):
+        scored_gt = results_file.with_name(f"{results_file.stem}_gt_first{frames}.txt")
+        write_mot(scored_gt, {f: r for f, r in gt.items() if f <= frames})
+    metrics = evaluate_mot(scored_gt, results_file, num_frames=frames)
+    metrics.update(table_keys(evaluate_teta(scored_gt, results_file)))
+    return scored_gt, metrics
 
 
 def track_given_boxes(
@@ -127,8 +173,6 @@ def track_given_boxes(
     name = run_name(tracker, degradation, own_detector)
     results_file = Path(results_file or Path("runs") / "given_boxes" / sequence / f"{name}.txt")
     gt = read_mot(gt_file, gt_filter=True)
-    sizes = box_sizes(gt)
-    fp_id_start = false_positive_id_start(gt)
     given_rows: dict[int, MotRows] = {}
     source = FrameSource(video, max_frames)
 
@@ -152,17 +196,11 @@ def track_given_boxes(
     rows: dict[int, MotRows] = {}
     seconds = 0.0
     frames = 0
-    bar = tqdm(source, total=len(source), unit="frame", desc=f"{sequence} {tracker}", disable=not progress)
-    for index, frame in enumerate(bar):
-        given = gt.get(index + 1, MotRows.empty())
-        if own_detector:
-            given = MotRows.empty()
-        elif not degradation.is_identity:
-            height, width = frame.shape[:2]
-            given = degrade_frame(given, index + 1, degradation, (width, height), sizes, fp_id_start)
+    bar = tqdm(total=len(source), unit="frame", desc=f"{sequence} {tracker}", disable=not progress)
+    for index, frame, given in given_frames(source, gt, degradation, own_detector):
         if len(given):
             given_rows[index + 1] = given
-        dets = Detections(given.boxes, np.ones(len(given), np.float32))
+        dets = given_detections(given)
         start = time.perf_counter()
         if pipe is not None:
             tracks = pipe.process(frame, None if own_detector else dets).tracks
@@ -191,15 +229,10 @@ def track_given_boxes(
         if len(out):
             rows[index + 1] = out
         frames += 1
+        bar.update()
     bar.close()
 
-    write_mot(results_file, rows)
-    scored_gt = gt_file
-    if frames < max(gt, default=0):
-        scored_gt = results_file.with_name(f"{results_file.stem}_gt_first{frames}.txt")
-        write_mot(scored_gt, {f: r for f, r in gt.items() if f <= frames})
-    metrics = evaluate_mot(scored_gt, results_file, num_frames=frames)
-    metrics.update(table_keys(evaluate_teta(scored_gt, results_file)))
+    scored_gt, metrics = score_results(rows, results_file, gt_file, gt, frames)
     stage_ms = pipe.stats.mean_ms() if pipe is not None else {}
     return GivenBoxesResult(
         sequence,
