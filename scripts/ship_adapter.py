@@ -27,8 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("adapter", type=Path, help="adapter.pt written by masa-train")
     p.add_argument("--variant", default="masa_mobilesam")
     p.add_argument("--out", type=Path, help="default: masa_core/weights/<variant>_adapter.pt")
+    p.add_argument("--backbone-checkpoint", default="", help="backbone weights if not the fetched asset")
     args = p.parse_args(argv)
-    model = build_model(ModelConfig(variant=args.variant, checkpoint="untrained", input_size=256, device="cpu"))
+    cfg = ModelConfig(
+        variant=args.variant,
+        checkpoint="untrained",
+        backbone_checkpoint=args.backbone_checkpoint,
+        input_size=256,
+        device="cpu",
+    )
+    model = build_model(cfg)
     meta = load_adapter(args.adapter, model.adapter, args.variant)
     out = args.out or WEIGHTS_DIR / f"{args.variant}_adapter.pt"
     meta = {**meta, "source_sha256": sha256_of(args.adapter), "stored": "float16, without " + ", ".join(OMIT)}
