@@ -50,10 +50,10 @@ NODE_PARAMETERS = (
 
 # Descriptions and ranges of the pipeline parameters (the config classes own their validation).
 PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
-    "model.variant": ("backbone + adapter pairing", None),
+    "model.variant": ("masa_mobilesam | masa_mnv2 | masa_r50 | masa_sam_b | masa_sam_h", None),
     "model.backbone_checkpoint": ("official backbone weights ('' = fetched asset)", None),
     "model.checkpoint": ("MASA adapter checkpoint ('' = shipped adapter, 'untrained' = seeded random)", None),
-    "model.input_size": ("model input side in pixels, multiple of 64", (64, 2048)),
+    "model.input_size": ("model input side in pixels, multiple of 64 (of 32 for masa_mnv2)", (64, 2048)),
     "model.device": ("auto | cpu | cuda | cuda:N", None),
     "model.fp16": ("half precision on CUDA", None),
     "model.seed": ("seed of an untrained adapter", (0, 2**31 - 1)),

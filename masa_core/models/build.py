@@ -11,7 +11,10 @@ import torch
 from masa_core.assets import asset_path, bundled_weights
 from masa_core.device import resolve_device, resolve_dtype
 from masa_core.models.checkpoint import CheckpointError, load_adapter
+from masa_core.models.deform_fusion import DeformFusion
 from masa_core.models.masa_model import MasaAdapter, MasaModel
+from masa_core.models.mobilenetv2_backbone import MobileNetV2Backbone
+from masa_core.models.simple_fpn import FPN
 from masa_core.models.tinyvit_backbone import TinyViTBackbone
 from masa_core.models.zoo import OFFICIAL_VARIANTS, PREPROCESSING, build_masa_r50, build_masa_sam, load_zoo_weights
 
@@ -21,16 +24,19 @@ class ModelConfig:
     """Which model runs, with which weights, where.
 
     variant: the backbone + adapter pairing (see :data:`VARIANTS`; ``masa_r50``, ``masa_sam_b``,
-    ``masa_sam_h`` are the official model zoo, see docs/model_zoo.md).
+    ``masa_sam_h`` are the official model zoo, ``masa_mobilesam`` and ``masa_mnv2`` ours, see
+    docs/model_zoo.md).
     backbone_checkpoint: official backbone weights: MobileSAM's (empty → the fetched asset) for
-    ``masa_mobilesam``, SAM's ``sam_vit_b_01ec64.pth`` / ``sam_vit_h_4b8939.pth`` for MASA-SAM-B / H
+    ``masa_mobilesam``, the ImageNet MobileNetV2 asset's file (empty → the fetched asset) for
+    ``masa_mnv2``, SAM's ``sam_vit_b_01ec64.pth`` / ``sam_vit_h_4b8939.pth`` for MASA-SAM-B / H
     (empty → the SAM weights come from ``checkpoint``, or random without it); unused by ``masa_r50``.
-    checkpoint: ``masa_mobilesam``: adapter weights written by masa_core; official variants: the
+    checkpoint: ``masa_mobilesam`` / ``masa_mnv2``: adapter weights written by masa_core; official variants: the
     released MASA checkpoint or our own save of that variant. Empty → the adapter this project
     trained and ships for the variant (:data:`masa_core.assets.BUNDLED`), or untrained weights from
     ``seed`` where none is shipped; ``untrained`` → untrained weights from ``seed``.
     strict: official variants: every model key must come from the given files, shapes equal.
-    input_size: side of the square model input (longest image side is resized to it), multiple of 64.
+    input_size: side of the square model input (longest image side is resized to it), multiple of 64
+    (of 32 for ``masa_mnv2``, see :data:`INPUT_MULTIPLE`).
     device: auto | cpu | cuda | cuda:N.  fp16: half precision, applied on CUDA only.
     """
 
@@ -46,8 +52,12 @@ class ModelConfig:
     def validate(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"model.variant = {self.variant!r}: allowed are {', '.join(VARIANTS)}")
-        if not (64 <= self.input_size <= 2048) or self.input_size % 64:
-            raise ValueError(f"model.input_size = {self.input_size}: must be a multiple of 64 in [64, 2048]")
+        multiple = INPUT_MULTIPLE.get(self.variant, 64)
+        if not (64 <= self.input_size <= 2048) or self.input_size % multiple:
+            raise ValueError(
+                f"model.input_size = {self.input_size}: must be a multiple of {multiple} in [64, 2048]"
+                + (f" for variant {self.variant}" if multiple != 64 else "")
+            )
         try:
             resolve_device(self.device)
         except ValueError as e:
@@ -67,6 +77,21 @@ def build_masa_mobilesam(cfg: ModelConfig) -> MasaModel:
     )
 
 
+def build_masa_mnv2(cfg: ModelConfig) -> MasaModel:
+    """MASA adapter on a frozen ImageNet MobileNetV2 (the ``mobilenetv2_imagenet`` asset): its
+    stride 4 … 32 maps → FPN (256 channels, 5 levels, like MASA-R50's but without BatchNorm) →
+    DeformFusion ×3 → RoIAlign → QuasiDense track head, plus the RPN + Shared2FC detection head."""
+    backbone = MobileNetV2Backbone(cfg.backbone_checkpoint or None)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        # No norm in the FPN: its BatchNorms would learn their statistics from the 2-4 views of a
+        # CPU training step; conv + bias as in mmdet's FPN default and in MobileSAM's SimpleFPN.
+        neck = FPN(backbone.out_channels, 256, num_outs=5)
+        adapter = MasaAdapter(backbone.out_channels, neck=neck, fusion=DeformFusion(256, 256, num_blocks=3))
+    pre = PREPROCESSING["masa_mnv2"]
+    return MasaModel("masa_mnv2", backbone, adapter, cfg.input_size, pixel_mean=pre.pixel_mean, pixel_std=pre.pixel_std)
+
+
 def build_official(cfg: ModelConfig) -> MasaModel:
     """An official zoo variant (official key layout), its weights from ``checkpoint`` and, for
     MASA-SAM, ``backbone_checkpoint``; untrained parts drawn from ``seed``."""
@@ -81,8 +106,12 @@ def build_official(cfg: ModelConfig) -> MasaModel:
 
 VARIANTS: dict[str, Callable[[ModelConfig], MasaModel]] = {
     "masa_mobilesam": build_masa_mobilesam,
+    "masa_mnv2": build_masa_mnv2,
     **dict.fromkeys(OFFICIAL_VARIANTS, build_official),
 }
+
+# Variants whose model input may be any multiple of 32 (a CNN with strides up to 32); others need 64.
+INPUT_MULTIPLE: dict[str, int] = {"masa_mnv2": 32}
 
 
 UNTRAINED = "untrained"

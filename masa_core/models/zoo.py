@@ -49,7 +49,9 @@ class Preprocessing:
     Both official configs (R50 and SAM) normalise RGB with the ImageNet statistics, which are SAM's
     (data preprocessor ``mean`` / ``std``, ``bgr_to_rgb=True``), and resize the longest side to 1024
     keeping the aspect ratio. The official R50 pads to a multiple of 32, SAM to 1024²; all variants
-    here pad to the square input, which for R50 only adds zero rows or columns.
+    here pad to the square input, which for R50 only adds zero rows or columns. ``masa_mnv2``'s
+    ImageNet MobileNetV2 was trained on the same statistics (``crop_reid.IMAGENET_MEAN`` / ``_STD``
+    × 255, what the crop-ReID baseline uses).
     """
 
     pixel_mean: tuple[float, float, float]
@@ -58,6 +60,7 @@ class Preprocessing:
 
 PREPROCESSING: dict[str, Preprocessing] = {
     "masa_mobilesam": Preprocessing(PIXEL_MEAN, PIXEL_STD),
+    "masa_mnv2": Preprocessing(PIXEL_MEAN, PIXEL_STD),
     "masa_r50": Preprocessing(PIXEL_MEAN, PIXEL_STD),
     "masa_sam_b": Preprocessing(PIXEL_MEAN, PIXEL_STD),
     "masa_sam_h": Preprocessing(PIXEL_MEAN, PIXEL_STD),
@@ -126,7 +129,7 @@ def build_masa_sam(variant: str, input_size: int = 1024) -> MasaModel:
 
 
 def identify(state: Mapping[str, Tensor]) -> str | None:
-    """What a state dict looks like: a zoo variant, ``masa_mobilesam`` (our adapter), ``sam_vit_b`` /
+    """What a state dict looks like: a zoo variant, ``masa_mobilesam`` / ``masa_mnv2`` (our adapters), ``sam_vit_b`` /
     ``sam_vit_h`` / ``mobile_sam`` (segment-anything / MobileSAM checkpoints), or None."""
 
     def width(key: str, dim: int = 0) -> int | None:
@@ -146,8 +149,8 @@ def identify(state: Mapping[str, Tensor]) -> str | None:
         return f"masa_sam_{vit[masa_width]}"
     if masa_width == 256:  # FPN on ResNet-50's stride-4 map (with or without the backbone's keys)
         return "masa_r50"
-    if "neck.lateral_convs.0.conv.weight" in state:
-        return "masa_mobilesam"
+    if "neck.lateral_convs.0.conv.weight" in state:  # our adapters: SimpleFPN (MobileSAM) or FPN (MobileNetV2)
+        return "masa_mobilesam" if "neck.fpn1.0.weight" in state else "masa_mnv2"
     return None
 
 
@@ -169,6 +172,7 @@ DESCRIPTIONS = {
     "masa_sam_b": "a MASA-SAM-B checkpoint",
     "masa_sam_h": "a MASA-SAM-H checkpoint",
     "masa_mobilesam": "a masa_ros MobileSAM adapter checkpoint (variant masa_mobilesam)",
+    "masa_mnv2": "a masa_ros MobileNetV2 adapter checkpoint (variant masa_mnv2)",
     "sam_vit_b": "an official SAM ViT-B checkpoint (sam_vit_b_01ec64.pth)",
     "sam_vit_h": "an official SAM ViT-H checkpoint (sam_vit_h_4b8939.pth)",
     "mobile_sam": "a MobileSAM checkpoint (mobile_sam.pt)",

@@ -85,8 +85,11 @@ class AdapterObjective(nn.Module):
         if n % 2:
             raise ValueError("views come in pairs: B key views, then their B reference views")
         pyramid = self.adapter(taps)
-        hw = (taps[0].shape[-2] * 16, taps[0].shape[-1] * 16)
         head = self.adapter.detection_head
+        # The input size from the finest pyramid level (stride 4 for every variant), not from the
+        # backbone's taps, whose stride differs between backbones (16 for ViTs, 4 for CNNs).
+        stride0 = head.rpn_head.anchor_generator.strides[0]
+        hw = (pyramid[0].shape[-2] * stride0, pyramid[0].shape[-1] * stride0)
         cls_scores, bbox_preds = head.rpn_head(pyramid)
         anchors = head.rpn_head.anchor_generator.grid_anchors(
             [tuple(c.shape[-2:]) for c in cls_scores], boxes[0].device
