@@ -269,3 +269,20 @@ def test_train_mnv2_yaml_is_train_cpu_yaml_with_only_the_variant_and_out_dir_cha
     assert mnv2.pop("out_dir") == "runs/train_mnv2" and cpu.pop("out_dir") == "runs/train_cpu"
     assert mnv2 == cpu
     load_train_config(yaml.safe_load((REPO / "config" / "train_mnv2.yaml").read_text()))  # valid as shipped
+
+
+def test_the_lite_variant_is_narrower_shallower_and_its_own_checkpoint_kind(tud_frames, tmp_path: Path) -> None:
+    lite = build_model(mnv2_config(variant="masa_mnv2_lite"))
+    assert lite.variant == "masa_mnv2_lite" and len(lite.adapter.fusion.dyhead_blocks) == 1
+    with torch.inference_mode():
+        pyramid = lite.adapter(lite.backbone(torch.zeros(1, 3, SIZE, SIZE)))
+    assert [p.shape[1] for p in pyramid] == [128] * 5
+    emb = lite(tud_frames[0], BOXES)
+    assert emb.shape == (3, 256) and torch.isfinite(emb).all()
+    path = tmp_path / "lite.pt"
+    save_adapter(path, lite.adapter, "masa_mnv2_lite")
+    assert identify(read_checkpoint(path)["state_dict"]) == "masa_mnv2_lite"
+    reloaded = build_model(mnv2_config(variant="masa_mnv2_lite", checkpoint=str(path), seed=1))
+    torch.testing.assert_close(reloaded(tud_frames[0], BOXES), emb)
+    with pytest.raises(CheckpointError, match="masa_mnv2_lite"):
+        build_model(mnv2_config(checkpoint=str(path)))  # a lite adapter does not load into masa_mnv2

@@ -24,7 +24,7 @@ class ModelConfig:
     """Which model runs, with which weights, where.
 
     variant: the backbone + adapter pairing (see :data:`VARIANTS`; ``masa_r50``, ``masa_sam_b``,
-    ``masa_sam_h`` are the official model zoo, ``masa_mobilesam`` and ``masa_mnv2`` ours, see
+    ``masa_sam_h`` are the official model zoo, ``masa_mobilesam``, ``masa_mnv2`` and ``masa_mnv2_lite`` ours, see
     docs/model_zoo.md).
     backbone_checkpoint: official backbone weights: MobileSAM's (empty → the fetched asset) for
     ``masa_mobilesam``, the ImageNet MobileNetV2 asset's file (empty → the fetched asset) for
@@ -77,19 +77,27 @@ def build_masa_mobilesam(cfg: ModelConfig) -> MasaModel:
     )
 
 
+# (pyramid channels, deformable fusion blocks) of the MobileNetV2 variants
+MNV2_ADAPTERS: dict[str, tuple[int, int]] = {"masa_mnv2": (256, 3), "masa_mnv2_lite": (128, 1)}
+
+
 def build_masa_mnv2(cfg: ModelConfig) -> MasaModel:
     """MASA adapter on a frozen ImageNet MobileNetV2 (the ``mobilenetv2_imagenet`` asset): its
-    stride 4 … 32 maps → FPN (256 channels, 5 levels, like MASA-R50's but without BatchNorm) →
-    DeformFusion ×3 → RoIAlign → QuasiDense track head, plus the RPN + Shared2FC detection head."""
+    stride 4 … 32 maps → FPN (5 levels, like MASA-R50's but without BatchNorm) → DeformFusion →
+    RoIAlign → QuasiDense track head, plus the RPN + Shared2FC detection head. ``masa_mnv2``: 256
+    channels and 3 fusion blocks (MASA's adapter); ``masa_mnv2_lite``: 128 channels and 1 block,
+    because on a CPU the adapter, not the backbone, takes the time (docs/model_zoo.md)."""
+    channels, blocks = MNV2_ADAPTERS[cfg.variant]
     backbone = MobileNetV2Backbone(cfg.backbone_checkpoint or None)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         # No norm in the FPN: its BatchNorms would learn their statistics from the 2-4 views of a
         # CPU training step; conv + bias as in mmdet's FPN default and in MobileSAM's SimpleFPN.
-        neck = FPN(backbone.out_channels, 256, num_outs=5)
-        adapter = MasaAdapter(backbone.out_channels, neck=neck, fusion=DeformFusion(256, 256, num_blocks=3))
+        neck = FPN(backbone.out_channels, channels, num_outs=5)
+        fusion = DeformFusion(channels, channels, num_blocks=blocks)
+        adapter = MasaAdapter(backbone.out_channels, channels=channels, neck=neck, fusion=fusion)
     pre = PREPROCESSING["masa_mnv2"]
-    return MasaModel("masa_mnv2", backbone, adapter, cfg.input_size, pixel_mean=pre.pixel_mean, pixel_std=pre.pixel_std)
+    return MasaModel(cfg.variant, backbone, adapter, cfg.input_size, pixel_mean=pre.pixel_mean, pixel_std=pre.pixel_std)
 
 
 def build_official(cfg: ModelConfig) -> MasaModel:
@@ -106,12 +114,12 @@ def build_official(cfg: ModelConfig) -> MasaModel:
 
 VARIANTS: dict[str, Callable[[ModelConfig], MasaModel]] = {
     "masa_mobilesam": build_masa_mobilesam,
-    "masa_mnv2": build_masa_mnv2,
+    **dict.fromkeys(MNV2_ADAPTERS, build_masa_mnv2),
     **dict.fromkeys(OFFICIAL_VARIANTS, build_official),
 }
 
 # Variants whose model input may be any multiple of 32 (a CNN with strides up to 32); others need 64.
-INPUT_MULTIPLE: dict[str, int] = {"masa_mnv2": 32}
+INPUT_MULTIPLE: dict[str, int] = dict.fromkeys(MNV2_ADAPTERS, 32)
 
 
 UNTRAINED = "untrained"

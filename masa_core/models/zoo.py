@@ -61,6 +61,7 @@ class Preprocessing:
 PREPROCESSING: dict[str, Preprocessing] = {
     "masa_mobilesam": Preprocessing(PIXEL_MEAN, PIXEL_STD),
     "masa_mnv2": Preprocessing(PIXEL_MEAN, PIXEL_STD),
+    "masa_mnv2_lite": Preprocessing(PIXEL_MEAN, PIXEL_STD),
     "masa_r50": Preprocessing(PIXEL_MEAN, PIXEL_STD),
     "masa_sam_b": Preprocessing(PIXEL_MEAN, PIXEL_STD),
     "masa_sam_h": Preprocessing(PIXEL_MEAN, PIXEL_STD),
@@ -150,7 +151,9 @@ def identify(state: Mapping[str, Tensor]) -> str | None:
     if masa_width == 256:  # FPN on ResNet-50's stride-4 map (with or without the backbone's keys)
         return "masa_r50"
     if "neck.lateral_convs.0.conv.weight" in state:  # our adapters: SimpleFPN (MobileSAM) or FPN (MobileNetV2)
-        return "masa_mobilesam" if "neck.fpn1.0.weight" in state else "masa_mnv2"
+        if "neck.fpn1.0.weight" in state:
+            return "masa_mobilesam"
+        return "masa_mnv2" if width("neck.lateral_convs.0.conv.weight") == 256 else "masa_mnv2_lite"
     return None
 
 
@@ -173,6 +176,7 @@ DESCRIPTIONS = {
     "masa_sam_h": "a MASA-SAM-H checkpoint",
     "masa_mobilesam": "a masa_ros MobileSAM adapter checkpoint (variant masa_mobilesam)",
     "masa_mnv2": "a masa_ros MobileNetV2 adapter checkpoint (variant masa_mnv2)",
+    "masa_mnv2_lite": "a masa_ros MobileNetV2 lite adapter checkpoint (variant masa_mnv2_lite)",
     "sam_vit_b": "an official SAM ViT-B checkpoint (sam_vit_b_01ec64.pth)",
     "sam_vit_h": "an official SAM ViT-H checkpoint (sam_vit_h_4b8939.pth)",
     "mobile_sam": "a MobileSAM checkpoint (mobile_sam.pt)",
