@@ -96,7 +96,21 @@ class BundledWeights:
     sha256: str
 
 
-BUNDLED: dict[str, BundledWeights] = {}  # none yet: see docs/training.md for why
+BUNDLED: dict[str, BundledWeights] = {
+    b.variant: b
+    for b in (
+        BundledWeights(
+            "masa_mobilesam",
+            "masa_mobilesam_adapter.pt",
+            "4e3f2b1a7cc42b4a51876be2b7bb0f52ff8a79c622f1cbc005d6ca674a87e4fe",
+        ),
+        BundledWeights(
+            "masa_mnv2",
+            "masa_mnv2_adapter.pt",
+            "dc2954c99b0bd0f1b260be15dac6f32f0b4c2f48ccf5022f3197a23e8c0ebd16",
+        ),
+    )
+}
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 

@@ -19,8 +19,8 @@ torch.set_num_threads(2)
 
 @pytest.fixture(scope="session")
 def small_model() -> MasaModel:
-    """The default variant (real MobileSAM weights) at a 256-pixel input, on the CPU."""
-    return build_model(ModelConfig(input_size=256, device="cpu"))
+    """The MobileSAM variant (real MobileSAM weights, seeded adapter) at a 256-pixel input, on the CPU."""
+    return build_model(ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu", checkpoint="untrained"))
 
 
 @pytest.fixture(scope="session")

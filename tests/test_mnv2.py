@@ -38,7 +38,7 @@ BOXES = np.array([[10, 20, 60, 200], [300, 100, 420, 470], [0, 0, 640, 480]], np
 
 
 def mnv2_config(**kw: object) -> ModelConfig:
-    return ModelConfig(**{"variant": "masa_mnv2", "input_size": SIZE, "device": "cpu", **kw})
+    return ModelConfig(**{"variant": "masa_mnv2", "input_size": SIZE, "device": "cpu", "checkpoint": "untrained", **kw})
 
 
 @pytest.fixture(scope="module")
@@ -286,3 +286,16 @@ def test_the_lite_variant_is_narrower_shallower_and_its_own_checkpoint_kind(tud_
     torch.testing.assert_close(reloaded(tud_frames[0], BOXES), emb)
     with pytest.raises(CheckpointError, match="masa_mnv2_lite"):
         build_model(mnv2_config(checkpoint=str(path)))  # a lite adapter does not load into masa_mnv2
+
+
+def test_the_shipped_adapter_is_the_default_and_auto_picks_this_variant_on_the_cpu(mnv2, tud_frames) -> None:
+    shipped = build_model(mnv2_config(checkpoint=""))
+    assert shipped.embed_scale == pytest.approx(1 / 0.07)  # a trained adapter: unit embeddings x 1/tau
+    emb = shipped(tud_frames[0], BOXES)
+    torch.testing.assert_close(emb.norm(dim=1), torch.full((3,), 1 / 0.07))
+    assert not torch.allclose(
+        torch.nn.functional.normalize(emb, dim=1), torch.nn.functional.normalize(mnv2(tud_frames[0], BOXES), dim=1)
+    )
+    auto = build_model(mnv2_config(variant="auto", checkpoint=""))
+    assert auto.variant == "masa_mnv2"
+    torch.testing.assert_close(auto(tud_frames[0], BOXES), emb)

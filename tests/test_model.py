@@ -64,10 +64,14 @@ def test_input_size_must_be_a_multiple_of_64():
 def test_checkpoint_round_trip_restores_identical_embeddings(tmp_path, small_model, tud_frames):
     path = tmp_path / "adapter.pt"
     save_adapter(path, small_model.adapter, "masa_mobilesam", meta={"note": "test"})
-    other = build_model(ModelConfig(input_size=256, device="cpu", seed=1, checkpoint=str(path)))
+    other = build_model(
+        ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu", seed=1, checkpoint=str(path))
+    )
     boxes = np.array([[10, 20, 60, 200]], np.float32)
     torch.testing.assert_close(other(tud_frames[0], boxes), small_model(tud_frames[0], boxes))
-    fresh = build_model(ModelConfig(input_size=256, device="cpu", seed=1, checkpoint="untrained"))
+    fresh = build_model(
+        ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu", seed=1, checkpoint="untrained")
+    )
     assert not torch.allclose(fresh(tud_frames[0], boxes), small_model(tud_frames[0], boxes))
 
 
@@ -77,10 +81,14 @@ def test_half_precision_tracking_only_checkpoint_keeps_the_rest(tmp_path, small_
     stored = read_checkpoint(path)["state_dict"]
     assert not any(k.startswith("detection_head.") for k in stored)
     assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
-    other = build_model(ModelConfig(input_size=256, device="cpu", seed=1, checkpoint=str(path)))
+    other = build_model(
+        ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu", seed=1, checkpoint=str(path))
+    )
     boxes = np.array([[10, 20, 60, 200]], np.float32)
     torch.testing.assert_close(other(tud_frames[0], boxes), small_model(tud_frames[0], boxes), atol=2e-3, rtol=2e-3)
-    fresh = build_model(ModelConfig(input_size=256, device="cpu", seed=1))
+    fresh = build_model(
+        ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu", seed=1, checkpoint="untrained")
+    )
     for key, value in fresh.adapter.state_dict().items():  # omitted parts keep the model's own values
         if key.startswith("detection_head."):
             torch.testing.assert_close(other.adapter.state_dict()[key], value)
@@ -94,14 +102,14 @@ def test_half_precision_tracking_only_checkpoint_keeps_the_rest(tmp_path, small_
 def test_embed_scale_from_the_checkpoint_gives_scaled_unit_embeddings(tmp_path, small_model, tud_frames):
     path = tmp_path / "scaled.pt"
     save_adapter(path, small_model.adapter, "masa_mobilesam", meta={"embed_scale": 1 / 0.07})
-    scaled = build_model(ModelConfig(input_size=256, device="cpu", checkpoint=str(path)))
+    scaled = build_model(ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu", checkpoint=str(path)))
     boxes = np.array([[10, 20, 60, 200], [300, 100, 360, 300]], np.float32)
     out, raw = scaled(tud_frames[0], boxes), small_model(tud_frames[0], boxes)
     torch.testing.assert_close(out.norm(dim=1), torch.full((2,), 1 / 0.07))
     torch.testing.assert_close(out, torch.nn.functional.normalize(raw, dim=1) / 0.07, atol=1e-4, rtol=1e-4)
     save_adapter(path, small_model.adapter, "masa_mobilesam", meta={"embed_scale": -1})
     with pytest.raises(CheckpointError, match="embed_scale"):
-        build_model(ModelConfig(input_size=256, device="cpu", checkpoint=str(path)))
+        build_model(ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu", checkpoint=str(path)))
 
 
 def _write_payload(path: Path, state: dict, variant: str = "masa_mobilesam") -> None:
@@ -184,8 +192,11 @@ def test_backbone_is_frozen_and_stays_in_eval_mode(small_model):
 def test_default_checkpoint_is_the_shipped_adapter_when_one_is_bundled(tmp_path, monkeypatch, small_model, tud_frames):
     import masa_core.assets as assets
 
-    assert bundled_weights("masa_mobilesam") is None  # nothing shipped yet: '' is the seeded adapter
-    trained = build_model(ModelConfig(input_size=256, device="cpu", seed=3, checkpoint="untrained"))
+    shipped = build_model(ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu"))
+    assert bundled_weights("masa_mobilesam") is not None and shipped.embed_scale == pytest.approx(1 / 0.07)
+    trained = build_model(
+        ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu", seed=3, checkpoint="untrained")
+    )
     save_adapter(
         tmp_path / "a.pt",
         trained.adapter,
@@ -200,17 +211,28 @@ def test_default_checkpoint_is_the_shipped_adapter_when_one_is_bundled(tmp_path,
         "masa_mobilesam",
         assets.BundledWeights("masa_mobilesam", "a.pt", assets.sha256_of(tmp_path / "a.pt")),
     )
-    default = build_model(ModelConfig(input_size=256, device="cpu"))
+    default = build_model(ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu"))
     assert default.embed_scale == 10.0
     boxes = np.array([[10, 20, 60, 200]], np.float32)
     expected = torch.nn.functional.normalize(trained(tud_frames[0], boxes), dim=1) * 10.0
     torch.testing.assert_close(default(tud_frames[0], boxes), expected, atol=2e-2, rtol=2e-3)
-    untrained = build_model(ModelConfig(input_size=256, device="cpu", checkpoint="untrained"))
+    untrained = build_model(ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu", checkpoint="untrained"))
     assert untrained.embed_scale is None
     torch.testing.assert_close(untrained(tud_frames[0], boxes), small_model(tud_frames[0], boxes))
     (tmp_path / "a.pt").write_bytes(b"not the weights")  # a corrupt installation is refused
     with pytest.raises(AssetError, match="sha256"):
-        build_model(ModelConfig(input_size=256, device="cpu"))
+        build_model(ModelConfig(variant="masa_mobilesam", input_size=256, device="cpu"))
     (tmp_path / "a.pt").unlink()
     with pytest.raises(AssetError, match="missing"):
         bundled_weights("masa_mobilesam")
+
+
+def test_auto_variant_is_mobilesam_on_cuda_and_mobilenetv2_on_the_cpu(monkeypatch):
+    from masa_core.models.build import resolve_variant
+
+    assert ModelConfig().variant == "auto"
+    assert resolve_variant(ModelConfig(device="cpu")) == "masa_mnv2"
+    assert resolve_variant(ModelConfig(device="cpu", variant="masa_mobilesam")) == "masa_mobilesam"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # only the device decision is faked
+    assert resolve_variant(ModelConfig(device="auto")) == "masa_mobilesam"
+    assert resolve_variant(ModelConfig(device="auto", variant="masa_mnv2_lite")) == "masa_mnv2_lite"
