@@ -20,7 +20,7 @@ ARGUMENTS = {
         "node parameter file",
     ),
     "device": ("auto", "auto | cpu | cuda"),
-    "variant": ("masa_mobilesam", "model variant"),
+    "variant": ("auto", "model variant (auto: masa_mobilesam on CUDA, masa_mnv2 on the CPU)"),
 }
 
 

@@ -50,7 +50,7 @@ NODE_PARAMETERS = (
 
 # Descriptions and ranges of the pipeline parameters (the config classes own their validation).
 PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
-    "model.variant": ("masa_mobilesam | masa_mnv2 | masa_r50 | masa_sam_b | masa_sam_h", None),
+    "model.variant": ("auto | masa_mobilesam | masa_mnv2 | masa_mnv2_lite | masa_r50 | masa_sam_b | masa_sam_h", None),
     "model.backbone_checkpoint": ("official backbone weights ('' = fetched asset)", None),
     "model.checkpoint": ("MASA adapter checkpoint ('' = shipped adapter, 'untrained' = seeded random)", None),
     "model.input_size": ("model input side in pixels, multiple of 64 (of 32 for masa_mnv2)", (64, 2048)),

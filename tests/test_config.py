@@ -34,7 +34,7 @@ def test_overrides_are_merged_and_typed():
         ({"tracker": {"match_score_thr": 1.5}}, r"tracker.match_score_thr = 1.5: must be a number in \[0, 1\]"),
         ({"model": {"input_size": "big"}}, "model.input_size = 'big': must be int"),
         ({"model": {"fp16": "yes"}}, "model.fp16 = 'yes': must be bool"),
-        ({"model": {"variant": "masa_x"}}, "model.variant = 'masa_x': allowed are masa_mobilesam"),
+        ({"model": {"variant": "masa_x"}}, "model.variant = 'masa_x': allowed are auto, masa_mobilesam"),
         ({"model": {"device": "tpu"}}, "model.device = 'tpu'"),
         ({"detector": {"kind": "magic"}}, "detector.kind = 'magic'"),
         ({"frame": {"max_detections": 0}}, "frame.max_detections = 0"),

@@ -43,7 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--detector", help="detector kind: mediapipe_ssd (default), hog, yolo, grounding_dino")
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--input-size", type=int, help="model input side in pixels, a multiple of 64 (of 32 for masa_mnv2)")
-    p.add_argument("--variant", help="model: masa_mobilesam (default), masa_mnv2, masa_r50, masa_sam_b, masa_sam_h")
+    p.add_argument(
+        "--variant",
+        help="model: auto (default: masa_mobilesam on CUDA, masa_mnv2 on the CPU), masa_mobilesam, "
+        "masa_mnv2, masa_mnv2_lite, masa_r50, masa_sam_b, masa_sam_h",
+    )
     p.add_argument("--checkpoint", help="MASA weights: an official MASA checkpoint or one saved by masa_core")
     p.add_argument("--backbone-checkpoint", help="backbone weights: SAM's sam_vit_{b,h}_*.pth for masa_sam_{b,h}")
     p.add_argument("--masks", action="store_true", help="segment each track (SAM box prompts); write a MOTS file")

@@ -23,7 +23,8 @@ from masa_core.models.zoo import OFFICIAL_VARIANTS, PREPROCESSING, build_masa_r5
 class ModelConfig:
     """Which model runs, with which weights, where.
 
-    variant: the backbone + adapter pairing (see :data:`VARIANTS`; ``masa_r50``, ``masa_sam_b``,
+    variant: the backbone + adapter pairing (see :data:`VARIANTS`; ``auto`` = :data:`CUDA_VARIANT` on
+    a CUDA device, :data:`CPU_VARIANT` otherwise; ``masa_r50``, ``masa_sam_b``,
     ``masa_sam_h`` are the official model zoo, ``masa_mobilesam``, ``masa_mnv2`` and ``masa_mnv2_lite`` ours, see
     docs/model_zoo.md).
     backbone_checkpoint: official backbone weights: MobileSAM's (empty → the fetched asset) for
@@ -40,7 +41,7 @@ class ModelConfig:
     device: auto | cpu | cuda | cuda:N.  fp16: half precision, applied on CUDA only.
     """
 
-    variant: str = "masa_mobilesam"
+    variant: str = "auto"
     backbone_checkpoint: str = ""
     checkpoint: str = ""
     input_size: int = 1024
@@ -50,8 +51,8 @@ class ModelConfig:
     strict: bool = True
 
     def validate(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(f"model.variant = {self.variant!r}: allowed are {', '.join(VARIANTS)}")
+        if self.variant != AUTO and self.variant not in VARIANTS:
+            raise ValueError(f"model.variant = {self.variant!r}: allowed are {AUTO}, {', '.join(VARIANTS)}")
         multiple = INPUT_MULTIPLE.get(self.variant, 64)
         if not (64 <= self.input_size <= 2048) or self.input_size % multiple:
             raise ValueError(
@@ -124,6 +125,17 @@ INPUT_MULTIPLE: dict[str, int] = dict.fromkeys(MNV2_ADAPTERS, 32)
 
 UNTRAINED = "untrained"
 
+# ``variant: auto``: MobileSAM's adapter where a GPU runs it, the MobileNetV2 adapter on the CPU, where
+# it is the faster and, on TUD with given boxes, the more accurate of the two (docs/model_zoo.md).
+AUTO, CUDA_VARIANT, CPU_VARIANT = "auto", "masa_mobilesam", "masa_mnv2"
+
+
+def resolve_variant(cfg: ModelConfig) -> str:
+    """The concrete variant ``cfg`` runs: ``auto`` picks by the device it resolves to."""
+    if cfg.variant != AUTO:
+        return cfg.variant
+    return CUDA_VARIANT if resolve_device(cfg.device).type == "cuda" else CPU_VARIANT
+
 
 def embed_scale(meta: dict, source: str) -> float | None:
     """``meta["embed_scale"]`` of an adapter checkpoint (1/τ of its contrastive loss), checked."""
@@ -149,6 +161,7 @@ def adapter_checkpoint(cfg: ModelConfig) -> str:
 def build_model(cfg: ModelConfig) -> MasaModel:
     """The configured variant with its weights, on its device and precision, in eval mode."""
     cfg.validate()
+    cfg = dataclasses.replace(cfg, variant=resolve_variant(cfg))
     cfg = dataclasses.replace(cfg, checkpoint=adapter_checkpoint(cfg))
     model = VARIANTS[cfg.variant](cfg)
     if cfg.checkpoint and cfg.variant not in OFFICIAL_VARIANTS:

@@ -60,7 +60,9 @@ class OptimConfig:
 class TrainConfig:
     """Everything a training run needs; ``model.input_size`` is set to ``data.augment.out_size``."""
 
-    model: ModelConfig = field(default_factory=lambda: ModelConfig(fp16=False, checkpoint=UNTRAINED))
+    model: ModelConfig = field(
+        default_factory=lambda: ModelConfig(variant="masa_mobilesam", fp16=False, checkpoint=UNTRAINED)
+    )
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     track: TrackLossConfig = field(default_factory=TrackLossConfig)
