@@ -96,7 +96,7 @@ class Pipeline:
     ) -> None:
         self.config = (config or PipelineConfig()).validate()
         self._detector = detector
-        self.model = model if model is not None else build_model(self.config.model)
+        self.model = model if model is not None else build_model(self.config.model, self.config.masks.enabled)
         self.segmenter = self._build_segmenter(segmenter) if self.config.masks.enabled else None
         self.tracker = MasaTracker(self.config.tracker)
         self.stats = PipelineStats()

@@ -233,6 +233,7 @@ def test_auto_variant_is_mobilesam_on_cuda_and_mobilenetv2_on_the_cpu(monkeypatc
     assert ModelConfig().variant == "auto"
     assert resolve_variant(ModelConfig(device="cpu")) == "masa_mnv2"
     assert resolve_variant(ModelConfig(device="cpu", variant="masa_mobilesam")) == "masa_mobilesam"
+    assert resolve_variant(ModelConfig(device="cpu"), needs_sam=True) == "masa_mobilesam"  # masks need SAM
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # only the device decision is faked
     assert resolve_variant(ModelConfig(device="auto")) == "masa_mobilesam"
     assert resolve_variant(ModelConfig(device="auto", variant="masa_mnv2_lite")) == "masa_mnv2_lite"

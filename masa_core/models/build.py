@@ -125,16 +125,18 @@ INPUT_MULTIPLE: dict[str, int] = dict.fromkeys(MNV2_ADAPTERS, 32)
 
 UNTRAINED = "untrained"
 
-# ``variant: auto``: MobileSAM's adapter where a GPU runs it, the MobileNetV2 adapter on the CPU, where
-# it is the faster and, on TUD with given boxes, the more accurate of the two (docs/model_zoo.md).
+# ``variant: auto``: MobileSAM's adapter where a GPU runs it or masks are wanted, the MobileNetV2
+# adapter on the CPU otherwise, where it is as fast and, on TUD with given boxes, the more accurate of
+# the two (docs/model_zoo.md).
 AUTO, CUDA_VARIANT, CPU_VARIANT = "auto", "masa_mobilesam", "masa_mnv2"
 
 
-def resolve_variant(cfg: ModelConfig) -> str:
-    """The concrete variant ``cfg`` runs: ``auto`` picks by the device it resolves to."""
+def resolve_variant(cfg: ModelConfig, needs_sam: bool = False) -> str:
+    """The concrete variant ``cfg`` runs: ``auto`` picks by the device it resolves to, and takes the
+    SAM-backbone variant wherever ``needs_sam`` (masks are decoded from SAM's image embedding)."""
     if cfg.variant != AUTO:
         return cfg.variant
-    return CUDA_VARIANT if resolve_device(cfg.device).type == "cuda" else CPU_VARIANT
+    return CUDA_VARIANT if needs_sam or resolve_device(cfg.device).type == "cuda" else CPU_VARIANT
 
 
 def embed_scale(meta: dict, source: str) -> float | None:
@@ -158,10 +160,11 @@ def adapter_checkpoint(cfg: ModelConfig) -> str:
     return str(shipped) if shipped else ""
 
 
-def build_model(cfg: ModelConfig) -> MasaModel:
-    """The configured variant with its weights, on its device and precision, in eval mode."""
+def build_model(cfg: ModelConfig, needs_sam: bool = False) -> MasaModel:
+    """The configured variant with its weights, on its device and precision, in eval mode
+    (``needs_sam``: see :func:`resolve_variant`)."""
     cfg.validate()
-    cfg = dataclasses.replace(cfg, variant=resolve_variant(cfg))
+    cfg = dataclasses.replace(cfg, variant=resolve_variant(cfg, needs_sam))
     cfg = dataclasses.replace(cfg, checkpoint=adapter_checkpoint(cfg))
     model = VARIANTS[cfg.variant](cfg)
     if cfg.checkpoint and cfg.variant not in OFFICIAL_VARIANTS:
