@@ -30,6 +30,18 @@ NODE = REPO / "install" / "masa_ros" / "lib" / "masa_ros" / "tracker_node"
 START_STAMP = 1000.0  # seconds: replay stamps are START_STAMP + i / fps, so stamps give frame indices
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """Ask a child process to end (SIGTERM); kill it if it has not within ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="masa_ros.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--video", type=Path, default=REPO / "data/mot15/TUD-Campus/TUD-Campus.mp4")
@@ -74,9 +86,7 @@ def run(args: argparse.Namespace) -> dict:
     finally:
         elapsed = time.perf_counter() - start
         for proc in (record, node):
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
+            stop_process(proc, timeout=30)
         log.close()
     messages = read_tracks(bag)
     fps = FrameSource(args.video).fps

@@ -47,6 +47,7 @@ from masa_core.eval.given_boxes import (
 from masa_core.eval.mot_format import MotRows, read_mot
 from masa_core.video_io import FrameSource
 from masa_ros.demo import NODE as CHECKOUT_NODE
+from masa_ros.demo import stop_process
 from masa_ros.image_conversion import rgb_to_image
 from masa_ros.msg import Detection, DetectionArray, TrackedObjectArray
 from masa_ros.track_messages import msg_to_tracks, stamp_ns
@@ -230,13 +231,7 @@ class LiveNode:
                 bar.update()
             bar.close()
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
             executor.shutdown()
             node.destroy_node()
             rclpy.try_shutdown(context=context)

@@ -12,6 +12,7 @@ from pathlib import Path
 import rclpy
 from rclpy.node import Node
 
+from masa_ros.demo import stop_process
 from tests.paths import REPO
 
 EXECUTABLE = REPO / "install" / "masa_ros" / "lib" / "masa_ros" / "tracker_node"
@@ -36,12 +37,7 @@ def start_node(parameters: dict[str, object], log: Path, name: str = "masa_track
 
 
 def stop_node(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc)
 
 
 def spin_until(node: Node, condition: Callable[[], bool], timeout: float) -> bool:

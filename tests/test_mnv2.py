@@ -30,7 +30,7 @@ from masa_core.models.zoo import PREPROCESSING, identify
 from masa_core.train.objective import AdapterObjective
 from masa_core.train.trainer import Trainer, load_train_config
 from tests.paths import REPO, TUD_CAMPUS_GT, TUD_CAMPUS_VIDEO
-from tests.train_data import write_images
+from tests.train_data import tiny_config, write_images
 
 torch.set_num_threads(1)
 SIZE = 256
@@ -208,18 +208,9 @@ def test_masa_track_runs_the_variant_at_a_multiple_of_32(tmp_path) -> None:
 
 
 def tiny_train_config(images: Path, out: Path) -> dict:
-    """One step of 64-pixel views (tests/test_training.py's tiny run, for this variant)."""
-    return {
-        "model": {"variant": "masa_mnv2", "device": "cpu", "seed": 0, "checkpoint": "untrained"},
-        "data": {"images": str(images), "holdout_every": 0, "augment": {"out_size": 64, "mixup_prob": 0.0}},
-        "optim": {"lr": 0.01, "warmup_iters": 1, "grad_clip": 5.0},
-        "track": {"samples": 16, "jitter_copies": 2},
-        "detection": {"rpn_num": 64, "roi_num": 32},
-        "batch_size": 1,
-        "epochs": 3,
-        "out_dir": str(out),
-        "threads": 1,
-    }
+    """tests/test_training.py's tiny run for this variant, 3 epochs."""
+    model = {"variant": "masa_mnv2", "device": "cpu", "seed": 0, "checkpoint": "untrained"}
+    return tiny_config(images, out, model=model, epochs=3)
 
 
 @pytest.fixture(scope="module")

@@ -19,25 +19,7 @@ from masa_core.models.checkpoint import read_checkpoint
 from masa_core.train.dataset import DataError, PairDataset
 from masa_core.train.trainer import Trainer, load_train_config
 from tests.paths import REPO
-from tests.train_data import write_images
-
-
-def tiny_config(images: Path, out: Path, **extra: object) -> dict:
-    """A run of a few seconds per epoch: 64-pixel views, few samples."""
-    cfg = {
-        "model": {"device": "cpu", "seed": 0, "checkpoint": "untrained"},
-        "data": {"images": str(images), "holdout_every": 0, "augment": {"out_size": 64, "mixup_prob": 0.0}},
-        "optim": {"lr": 0.01, "warmup_iters": 1, "grad_clip": 5.0},
-        "track": {"samples": 16, "jitter_copies": 2},
-        "detection": {"rpn_num": 64, "roi_num": 32},
-        "batch_size": 1,
-        "epochs": 2,
-        "out_dir": str(out),
-        "threads": 1,
-    }
-    for key, value in extra.items():
-        cfg[key] = value
-    return cfg
+from tests.train_data import tiny_config, write_images
 
 
 @pytest.fixture(scope="module")

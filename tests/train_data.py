@@ -42,3 +42,21 @@ def write_images(folder: Path, count: int = 4, size: tuple[int, int] = (96, 128)
         cv2.imwrite(str(folder / f"img{n:02d}.png"), image[..., ::-1])
         (folder / f"img{n:02d}.json").write_text(json.dumps({"image": {"height": h, "width": w}, "annotations": anns}))
     return folder
+
+
+def tiny_config(images: Path, out: Path, **extra: object) -> dict:
+    """A run of a few seconds per epoch: 64-pixel views, few samples."""
+    cfg = {
+        "model": {"device": "cpu", "seed": 0, "checkpoint": "untrained"},
+        "data": {"images": str(images), "holdout_every": 0, "augment": {"out_size": 64, "mixup_prob": 0.0}},
+        "optim": {"lr": 0.01, "warmup_iters": 1, "grad_clip": 5.0},
+        "track": {"samples": 16, "jitter_copies": 2},
+        "detection": {"rpn_num": 64, "roi_num": 32},
+        "batch_size": 1,
+        "epochs": 2,
+        "out_dir": str(out),
+        "threads": 1,
+    }
+    for key, value in extra.items():
+        cfg[key] = value
+    return cfg
