@@ -156,7 +156,7 @@ class Pipeline:
                 pyramid = self.model.adapter(taps)
             if own_head:
                 with self._timed("detector", timings):
-                    dets = self._detect_with_head(pyramid, (height, width), scale)
+                    dets = self._detect_with_head(pyramid, image.shape[-2:], (height, width), scale)
                 dets, dropped = self._clean(dets, width, height)
             if len(dets):
                 with self._timed("embed", timings):
@@ -186,13 +186,20 @@ class Pipeline:
         return clean_detections(dets, width, height, frame_cfg.min_box_size, frame_cfg.max_detections)
 
     @torch.inference_mode()
-    def _detect_with_head(self, pyramid: list[torch.Tensor], frame_hw: tuple[int, int], scale: float) -> Detections:
-        """Class-agnostic boxes from the adapter's own detection head ("segment and track anything")."""
-        size = self.model.input_size
-        valid = (min(size, round(frame_hw[0] * scale)), min(size, round(frame_hw[1] * scale)))
+    def _detect_with_head(
+        self, pyramid: list[torch.Tensor], input_hw: tuple[int, int], frame_hw: tuple[int, int], scale: float
+    ) -> Detections:
+        """Class-agnostic boxes from the adapter's own detection head ("segment and track anything");
+        ``input_hw``: the padded model input's size."""
+        valid = (min(input_hw[0], round(frame_hw[0] * scale)), min(input_hw[1], round(frame_hw[1] * scale)))
         score_thr = self.config.detector.score_thr
         return self.model.adapter.detection_head.detect(
-            pyramid, (size, size), valid, scale, score_thr=0.02 if score_thr is None else score_thr, frame_hw=frame_hw
+            pyramid,
+            tuple(input_hw),
+            valid,
+            scale,
+            score_thr=0.02 if score_thr is None else score_thr,
+            frame_hw=frame_hw,
         )
 
     def _tracks(self, dets: Detections, ids: torch.Tensor, match: torch.Tensor, ages: torch.Tensor) -> list[Track]:

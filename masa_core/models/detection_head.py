@@ -411,8 +411,9 @@ class MasaDetectionHead(nn.Module):
         """Class-agnostic object boxes for image 0 of a fused pyramid.
 
         pyramid: one (1, C, S/s, S/s) map per anchor stride s = 4 … 64 (fp16 or fp32; boxes in fp32).
-        input_hw: (S, S), the padded model input; valid_hw: (h, w) of the resized image inside it
-        (mmdet's ``img_shape``: boxes are clipped to it); scale: frame → model pixels.
+        input_hw: the padded model input, (S, S) or smaller (``MasaModel.pad_multiple``); valid_hw:
+        (h, w) of the resized image inside it (mmdet's ``img_shape``: boxes are clipped to it); scale:
+        frame → model pixels.
         frame_hw: (H, W) of the original frame for the final clip; default ``valid_hw / scale``.
         Returns :class:`Detections` in original frame pixels, labels 0, sorted by score.
         """

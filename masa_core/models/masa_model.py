@@ -1,7 +1,8 @@
 """The MASA model: a frozen backbone under the MASA adapter, from an RGB frame and boxes to
 instance embeddings.
 
-    frame ─▶ preprocess (resize longest side to S, normalise, pad to S×S)
+    frame ─▶ preprocess (resize longest side to S, normalise, pad to S×S, or for the CNN
+             variants only up to the next multiple of 32 in each direction)
           ─▶ backbone (frozen) ─▶ adapter: pyramid (SimpleFPN) ─▶ deformable fusion
           ─▶ RoIAlign(boxes) ─▶ track head ─▶ (N, 256) embeddings
 """
@@ -67,7 +68,10 @@ class MasaModel(nn.Module):
     ``detector``, ``masa_adapter``, ``rpn_head``, ``roi_head``, ``track_head``) built from the same
     parts; ``backbone`` and ``adapter`` are then runtime views over those parts, kept out of the state
     dict so that every weight has exactly one (official) name. ``pixel_mean`` / ``pixel_std`` (RGB,
-    0..255) are the variant's input normalisation.
+    0..255) are the variant's input normalisation. ``pad_multiple``: None pads the resized image to
+    the S×S square (SAM's input, which its ViT needs); a number pads it only up to the next multiple
+    of that number in each direction (mmdet's ``pad_size_divisor``, for backbones that take any such
+    size): a 4:3 frame then costs 3/4 of the square.
     """
 
     def __init__(
@@ -79,10 +83,12 @@ class MasaModel(nn.Module):
         layout: Mapping[str, nn.Module] | None = None,
         pixel_mean: tuple[float, float, float] = PIXEL_MEAN,
         pixel_std: tuple[float, float, float] = PIXEL_STD,
+        pad_multiple: int | None = None,
     ) -> None:
         super().__init__()
         self.variant = variant
         self.input_size = input_size
+        self.pad_multiple = pad_multiple
         for name, module in (layout or {"backbone": backbone, "adapter": adapter}).items():
             self.add_module(name, module)
         for name, view in (("backbone", backbone), ("adapter", adapter)):
@@ -109,14 +115,17 @@ class MasaModel(nn.Module):
         return next(self.adapter.parameters()).dtype
 
     def preprocess(self, frame: np.ndarray) -> tuple[Tensor, float]:
-        """(H, W, 3) uint8 RGB → ((1, 3, S, S) normalised tensor, scale from frame to model pixels)."""
+        """(H, W, 3) uint8 RGB → ((1, 3, S, S) normalised tensor, scale from frame to model pixels);
+        with ``pad_multiple`` m the tensor is (1, 3, ⌈h/m⌉·m, ⌈w/m⌉·m) for the resized h × w."""
         h, w = frame.shape[:2]
         scale = self.input_size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
         x = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device).permute(2, 0, 1)[None].float()
         x = (x - self.pixel_mean) / self.pixel_std
-        padded = x.new_zeros(1, 3, self.input_size, self.input_size)
+        m = self.pad_multiple
+        ph, pw = (self.input_size, self.input_size) if m is None else (-(-nh // m) * m, -(-nw // m) * m)
+        padded = x.new_zeros(1, 3, ph, pw)
         padded[:, :, :nh, :nw] = x
         return padded.to(self.dtype), scale
 
