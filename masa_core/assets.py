@@ -109,6 +109,11 @@ BUNDLED: dict[str, BundledWeights] = {
             "masa_mnv2_adapter.pt",
             "dc2954c99b0bd0f1b260be15dac6f32f0b4c2f48ccf5022f3197a23e8c0ebd16",
         ),
+        BundledWeights(
+            "masa_mnv2_lite",
+            "masa_mnv2_lite_adapter.pt",
+            "e02a9f98b3a27ce52de82231cfcd34cb99b6bc9b26e42646ae06636b1178bd03",
+        ),
     )
 }
 

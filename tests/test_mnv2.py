@@ -109,6 +109,24 @@ def test_preprocessing_is_imagenet_normalisation(mnv2) -> None:
     torch.testing.assert_close(mnv2.pixel_mean.flatten(), torch.tensor(pre.pixel_mean))
 
 
+def test_the_input_is_padded_to_a_multiple_of_32_not_to_the_square(mnv2, small_model, tud_frames) -> None:
+    frame = tud_frames[0]  # 640 x 480 → 256 x 192 at SIZE 256
+    image, scale = mnv2.preprocess(frame)
+    assert mnv2.pad_multiple == 32 and scale == SIZE / 640 and image.shape == (1, 3, 192, SIZE)
+    odd, _ = mnv2.preprocess(np.ascontiguousarray(frame[:300, :500]))  # resized to 256 x 154, padded to 160
+    assert odd.shape == (1, 3, 160, SIZE) and (odd[:, :, 154:] == 0).all() and (odd[:, :, 153] != 0).any()
+    square, _ = small_model.preprocess(frame)  # SAM's backbone keeps the S x S square
+    assert small_model.pad_multiple is None and square.shape[-2:] == (small_model.input_size,) * 2
+    mnv2.pad_multiple = None  # the same pixels, only less padding
+    try:
+        full, _ = mnv2.preprocess(frame)
+    finally:
+        mnv2.pad_multiple = 32
+    assert full.shape == (1, 3, SIZE, SIZE)
+    torch.testing.assert_close(full[:, :, :192], image)
+    assert (full[:, :, 192:] == 0).all()
+
+
 def test_backbone_weights_that_are_not_the_asset_are_refused(tmp_path) -> None:
     path = tmp_path / "other.pt"
     torch.save({"features.0.0.weight": torch.zeros(32, 3, 3, 3)}, path)
@@ -267,7 +285,7 @@ def test_the_lite_variant_is_narrower_shallower_and_its_own_checkpoint_kind(tud_
     assert lite.variant == "masa_mnv2_lite" and len(lite.adapter.fusion.dyhead_blocks) == 1
     with torch.inference_mode():
         pyramid = lite.adapter(lite.backbone(torch.zeros(1, 3, SIZE, SIZE)))
-    assert [p.shape[1] for p in pyramid] == [128] * 5
+    assert [p.shape[1] for p in pyramid] == [64] * 5
     emb = lite(tud_frames[0], BOXES)
     assert emb.shape == (3, 256) and torch.isfinite(emb).all()
     path = tmp_path / "lite.pt"
@@ -277,6 +295,17 @@ def test_the_lite_variant_is_narrower_shallower_and_its_own_checkpoint_kind(tud_
     torch.testing.assert_close(reloaded(tud_frames[0], BOXES), emb)
     with pytest.raises(CheckpointError, match="masa_mnv2_lite"):
         build_model(mnv2_config(checkpoint=str(path)))  # a lite adapter does not load into masa_mnv2
+
+
+def test_the_lite_variant_ships_a_trained_adapter(tud_frames) -> None:
+    shipped = build_model(mnv2_config(variant="masa_mnv2_lite", checkpoint=""))
+    assert shipped.embed_scale == pytest.approx(1 / 0.07)
+    emb = shipped(tud_frames[0], BOXES)
+    torch.testing.assert_close(emb.norm(dim=1), torch.full((3,), 1 / 0.07))
+    seeded = build_model(mnv2_config(variant="masa_mnv2_lite"))
+    assert not torch.allclose(
+        torch.nn.functional.normalize(emb, dim=1), torch.nn.functional.normalize(seeded(tud_frames[0], BOXES), dim=1)
+    )
 
 
 def test_the_shipped_adapter_is_the_default_and_auto_picks_this_variant_on_the_cpu(mnv2, tud_frames) -> None:

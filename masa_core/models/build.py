@@ -79,14 +79,14 @@ def build_masa_mobilesam(cfg: ModelConfig) -> MasaModel:
 
 
 # (pyramid channels, deformable fusion blocks) of the MobileNetV2 variants
-MNV2_ADAPTERS: dict[str, tuple[int, int]] = {"masa_mnv2": (256, 3), "masa_mnv2_lite": (128, 1)}
+MNV2_ADAPTERS: dict[str, tuple[int, int]] = {"masa_mnv2": (256, 3), "masa_mnv2_lite": (64, 1)}
 
 
 def build_masa_mnv2(cfg: ModelConfig) -> MasaModel:
     """MASA adapter on a frozen ImageNet MobileNetV2 (the ``mobilenetv2_imagenet`` asset): its
     stride 4 … 32 maps → FPN (5 levels, like MASA-R50's but without BatchNorm) → DeformFusion →
     RoIAlign → QuasiDense track head, plus the RPN + Shared2FC detection head. ``masa_mnv2``: 256
-    channels and 3 fusion blocks (MASA's adapter); ``masa_mnv2_lite``: 128 channels and 1 block,
+    channels and 3 fusion blocks (MASA's adapter); ``masa_mnv2_lite``: 64 channels and 1 block,
     because on a CPU the adapter, not the backbone, takes the time (docs/model_zoo.md)."""
     channels, blocks = MNV2_ADAPTERS[cfg.variant]
     backbone = MobileNetV2Backbone(cfg.backbone_checkpoint or None)
@@ -98,7 +98,15 @@ def build_masa_mnv2(cfg: ModelConfig) -> MasaModel:
         fusion = DeformFusion(channels, channels, num_blocks=blocks)
         adapter = MasaAdapter(backbone.out_channels, channels=channels, neck=neck, fusion=fusion)
     pre = PREPROCESSING["masa_mnv2"]
-    return MasaModel(cfg.variant, backbone, adapter, cfg.input_size, pixel_mean=pre.pixel_mean, pixel_std=pre.pixel_std)
+    return MasaModel(
+        cfg.variant,
+        backbone,
+        adapter,
+        cfg.input_size,
+        pixel_mean=pre.pixel_mean,
+        pixel_std=pre.pixel_std,
+        pad_multiple=INPUT_MULTIPLE[cfg.variant],
+    )
 
 
 def build_official(cfg: ModelConfig) -> MasaModel:
