@@ -77,7 +77,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for variant in args.variants:
         backbone = args.backbone_checkpoint if variant == "masa_mobilesam" else ""
-        cfg = ModelConfig(variant=variant, input_size=args.input_size, device=args.device, backbone_checkpoint=backbone, checkpoint="untrained")
+        cfg = ModelConfig(
+            variant=variant,
+            input_size=args.input_size,
+            device=args.device,
+            backbone_checkpoint=backbone,
+            checkpoint="untrained",
+        )
         model = build_model(cfg)
         if cuda:
             torch.cuda.reset_peak_memory_stats()
