@@ -308,6 +308,25 @@ def test_the_lite_variant_ships_a_trained_adapter(tud_frames) -> None:
     )
 
 
+def test_the_shipped_lite_adapter_keeps_identities_on_tud_campus(tud_frames) -> None:
+    """End to end on a real clip: the CPU config's variant with its shipped adapter and given boxes."""
+    config = load_config(overrides={"model": {"variant": "masa_mnv2_lite", "input_size": SIZE, "device": "cpu"}})
+    pipe = Pipeline(config)
+    gt = read_mot(TUD_CAMPUS_GT, gt_filter=True)
+    first_id: dict[int, int] = {}
+    consistent = total = 0
+    for i, frame in enumerate(tud_frames):
+        rows = gt[i + 1]
+        result = pipe.process(frame, Detections(rows.boxes, np.ones(len(rows), np.float32)))
+        assert len(result.tracks) == len(rows)
+        for t in result.tracks:
+            gt_id = int(rows.ids[np.argmin(np.abs(rows.boxes - np.array(t.box)).sum(1))])
+            total += 1
+            consistent += first_id.setdefault(gt_id, t.id) == t.id
+    assert consistent == total  # the seeded adapter switches 2 of these 59 identities
+    assert len(set(first_id.values())) == len(first_id)  # one track per person
+
+
 def test_the_shipped_adapter_is_the_default_and_auto_picks_this_variant_on_the_cpu(mnv2, tud_frames) -> None:
     shipped = build_model(mnv2_config(checkpoint=""))
     assert shipped.embed_scale == pytest.approx(1 / 0.07)  # a trained adapter: unit embeddings x 1/tau
