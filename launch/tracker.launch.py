@@ -20,7 +20,10 @@ ARGUMENTS = {
         "node parameter file",
     ),
     "device": ("auto", "auto | cpu | cuda"),
-    "variant": ("auto", "model variant (auto: masa_mobilesam on CUDA, masa_mnv2 on the CPU)"),
+    "variant": (
+        "auto",
+        "model variant (auto: masa_mobilesam on CUDA, masa_mnv2 on the CPU; masa_mnv2_lite: the fast CPU one)",
+    ),
 }
 
 
