@@ -14,12 +14,11 @@ import pytest
 import torch
 import yaml
 
-from masa_core import Detections, Pipeline, load_config
+from masa_core import Pipeline, load_config
 from masa_core.assets import AssetError
 from masa_core.cli.track import main as track_main
 from masa_core.cli.train import main as train_main
 from masa_core.config import ConfigError
-from masa_core.eval.mot_format import read_mot
 from masa_core.models.build import ModelConfig, build_model
 from masa_core.models.checkpoint import CheckpointError, load_adapter, read_checkpoint, save_adapter
 from masa_core.models.crop_reid import IMAGENET_MEAN, IMAGENET_STD, load_mobilenetv2_features
@@ -29,6 +28,7 @@ from masa_core.models.simple_fpn import FPN
 from masa_core.models.zoo import PREPROCESSING, identify
 from masa_core.train.objective import AdapterObjective
 from masa_core.train.trainer import Trainer, load_train_config
+from tests.gt_tracking import track_tud_campus_with_gt
 from tests.paths import REPO, TUD_CAMPUS_GT, TUD_CAMPUS_VIDEO
 from tests.train_data import tiny_config, write_images
 
@@ -182,20 +182,10 @@ def test_checkpoints_of_other_variants_are_refused(tmp_path, mnv2, small_model) 
 
 def test_pipeline_tracks_tud_campus_with_given_boxes(mnv2, tud_frames) -> None:
     config = load_config(overrides={"model": {"variant": "masa_mnv2", "input_size": SIZE, "device": "cpu"}})
-    pipe = Pipeline(config, model=mnv2)
-    gt = read_mot(TUD_CAMPUS_GT, gt_filter=True)
-    id_map: dict[int, int] = {}
-    consistent = total = 0
-    for i, frame in enumerate(tud_frames[:5]):
-        rows = gt[i + 1]
-        result = pipe.process(frame, Detections(rows.boxes, np.ones(len(rows), np.float32)))
-        assert result.timings["backbone"] > 0 and result.timings["embed"] > 0
-        for t in result.tracks:
-            gt_id = int(rows.ids[np.argmin(np.abs(rows.boxes - np.array(t.box)).sum(1))])
-            total += 1
-            consistent += id_map.setdefault(gt_id, t.id) == t.id
-    assert total >= 25
-    assert consistent / total >= 0.9  # untrained adapter, but the same people in next-door frames
+    check = track_tud_campus_with_gt(Pipeline(config, model=mnv2), tud_frames[:5])
+    assert all(r.timings["backbone"] > 0 and r.timings["embed"] > 0 for r in check.results)
+    assert check.total >= 25
+    assert check.consistent / check.total >= 0.9  # untrained adapter, but the same people in next-door frames
 
 
 def test_pipeline_runs_the_adapters_own_detection_head(mnv2, tud_frames) -> None:
@@ -311,20 +301,10 @@ def test_the_lite_variant_ships_a_trained_adapter(tud_frames) -> None:
 def test_the_shipped_lite_adapter_keeps_identities_on_tud_campus(tud_frames) -> None:
     """End to end on a real clip: the CPU config's variant with its shipped adapter and given boxes."""
     config = load_config(overrides={"model": {"variant": "masa_mnv2_lite", "input_size": SIZE, "device": "cpu"}})
-    pipe = Pipeline(config)
-    gt = read_mot(TUD_CAMPUS_GT, gt_filter=True)
-    first_id: dict[int, int] = {}
-    consistent = total = 0
-    for i, frame in enumerate(tud_frames):
-        rows = gt[i + 1]
-        result = pipe.process(frame, Detections(rows.boxes, np.ones(len(rows), np.float32)))
-        assert len(result.tracks) == len(rows)
-        for t in result.tracks:
-            gt_id = int(rows.ids[np.argmin(np.abs(rows.boxes - np.array(t.box)).sum(1))])
-            total += 1
-            consistent += first_id.setdefault(gt_id, t.id) == t.id
-    assert consistent == total  # the seeded adapter switches 2 of these 59 identities
-    assert len(set(first_id.values())) == len(first_id)  # one track per person
+    check = track_tud_campus_with_gt(Pipeline(config), tud_frames)
+    assert [len(r.tracks) for r in check.results] == check.boxes_given
+    assert check.consistent == check.total  # the seeded adapter switches 2 of these 59 identities
+    assert len(set(check.first_id.values())) == len(check.first_id)  # one track per person
 
 
 def test_the_shipped_adapter_is_the_default_and_auto_picks_this_variant_on_the_cpu(mnv2, tud_frames) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from masa_core import Detections, FrameError, Pipeline, load_config
 from masa_core.eval.mot_format import read_mot
+from tests.gt_tracking import track_tud_campus_with_gt
 from tests.paths import TUD_CAMPUS_GT
 
 
@@ -21,18 +22,9 @@ def gt_detections(frame: int) -> Detections:
 
 
 def test_same_people_keep_their_ids_over_real_frames(pipeline, tud_frames):
-    gt = read_mot(TUD_CAMPUS_GT, gt_filter=True)
-    id_map: dict[int, int] = {}
-    consistent = total = 0
-    for i, frame in enumerate(tud_frames):
-        rows = gt[i + 1]
-        result = pipeline.process(frame, Detections(rows.boxes, np.ones(len(rows), np.float32)))
-        for t in result.tracks:
-            gt_id = int(rows.ids[np.argmin(np.abs(rows.boxes - np.array(t.box)).sum(1))])
-            total += 1
-            consistent += id_map.setdefault(gt_id, t.id) == t.id
-    assert total >= 50
-    assert consistent / total >= 0.9
+    check = track_tud_campus_with_gt(pipeline, tud_frames)
+    assert check.total >= 50
+    assert check.consistent / check.total >= 0.9
 
 
 def test_tracks_carry_boxes_in_frame_pixels_scores_and_ages(pipeline, tud_frames):
