@@ -30,10 +30,10 @@ def check_frame(frame: object) -> np.ndarray:
 
 def clean_detections(
     dets: Detections, width: int, height: int, min_size: float, max_count: int
-) -> tuple[Detections, int]:
+) -> tuple[Detections, np.ndarray]:
     """Drop non-finite boxes or scores, clip boxes to the image, drop boxes left smaller than
     ``min_size`` pixels on a side (zero-area, inside-out or outside the image), keep the
-    ``max_count`` best. Returns the clean detections and how many were dropped."""
+    ``max_count`` best. Returns the clean detections and the rows of ``dets`` they came from."""
     boxes, scores = dets.boxes, dets.scores
     finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
     clipped = np.where(finite[:, None], boxes, 0.0)
@@ -44,4 +44,4 @@ def clean_detections(
         keep = keep[np.argsort(-scores[keep], kind="stable")[:max_count]]
         keep.sort()
     clean = Detections(clipped[keep], np.clip(scores[keep], 0.0, 1.0), dets.labels[keep])
-    return clean, len(dets) - len(keep)
+    return clean, keep

@@ -8,8 +8,9 @@ robot. Matching rules live in :mod:`masa_core.tracking.tracker`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ from masa_core.inputs import check_frame, clean_detections
 from masa_core.models.build import build_model
 from masa_core.models.masa_model import MasaModel
 from masa_core.models.tinyvit_backbone import TinyViTBackbone
-from masa_core.tracking import MasaTracker
+from masa_core.tracking import TrackerConfig, TrackResult, TrackState, build_tracker
+from masa_core.tracking.camera_motion import SparseFlowMotion
 
 if TYPE_CHECKING:
     from masa_core.segmentation.box_prompt import BoxPromptSegmenter
@@ -39,7 +41,11 @@ class Track:
 
     box: x1, y1, x2, y2 in pixels of the frame given to :meth:`Pipeline.process`.
     score: detection confidence now. match_score: association similarity this frame (0 when the
-    track starts). age: frames since the track started (0 on its first frame).
+    track starts). age: frames since the track started (0 on its first frame). velocity: the box
+    centre's velocity in pixels per second, from the tracker's Kalman filter ((0, 0) with the
+    ``masa`` tracker, which has no motion model). state: the track's :class:`TrackState`.
+    detection: the row of this frame's detections (given to :meth:`Pipeline.process`, or found by
+    the detector) that the track matched.
     mask: with ``masks.enabled``, the instance mask as a bool array covering the box rounded outward
     and clipped to the image (:func:`masa_core.segmentation.box_window`); None when masks are off
     or the track is beyond ``masks.max_masks``.
@@ -53,6 +59,9 @@ class Track:
     match_score: float
     age: int
     mask: np.ndarray | None = field(default=None, compare=False, repr=False)
+    velocity: tuple[float, float] = (0.0, 0.0)
+    state: TrackState = TrackState.CONFIRMED
+    detection: int = -1
 
 
 @dataclass
@@ -98,7 +107,12 @@ class Pipeline:
         self._detector = detector
         self.model = model if model is not None else build_model(self.config.model, self.config.masks.enabled)
         self.segmenter = self._build_segmenter(segmenter) if self.config.masks.enabled else None
-        self.tracker = MasaTracker(self.config.tracker)
+        self.tracker = build_tracker(self.config.tracker)
+        self._camera_motion = SparseFlowMotion()
+        # Offline evaluation runs the same frames with many box sets: features of up to this many
+        # frames are kept, keyed by the frame's content (0: off, what the node uses).
+        self.feature_cache_size = 0
+        self._feature_cache: OrderedDict[bytes, tuple] = OrderedDict()
         self.stats = PipelineStats()
         self._frame_index = 0
 
@@ -123,15 +137,28 @@ class Pipeline:
             raise ValueError(f"segmenter input size {segmenter.input_size} != model input size {size}")
         return segmenter.to(self.model.device)
 
+    def configure_tracker(self, config: TrackerConfig) -> None:
+        """Use tracker settings ``config`` from the next frame on; a new ``kind`` starts a fresh tracker."""
+        config.validate()
+        if config.kind != self.tracker.config.kind:
+            self.tracker = build_tracker(config)
+        self.tracker.config = config
+        self.config = dataclasses.replace(self.config, tracker=config)
+
     def reset(self) -> None:
         """Forget all tracks and statistics (a new sequence starts)."""
         self.tracker.reset()
+        self._camera_motion.reset()
         self.stats = PipelineStats()
         self._frame_index = 0
 
-    def process(self, frame: np.ndarray, detections: Detections | None = None) -> FrameResult:
+    def process(
+        self, frame: np.ndarray, detections: Detections | None = None, stamp: float | None = None
+    ) -> FrameResult:
         """Track one (H, W, 3) uint8 RGB frame; ``detections`` replaces the detector when given.
 
+        stamp: the frame's capture time in seconds (a camera header's stamp), so the tracker's motion
+        model uses the real time between frames; None: frames are ``1 / tracker.fps`` apart.
         Raises :class:`masa_core.inputs.FrameError` for a frame that is not an image; the tracker
         state is then untouched. Invalid boxes are dropped and counted in ``dropped_boxes``.
         """
@@ -143,36 +170,35 @@ class Pipeline:
         if not own_head:
             with self._timed("detector", timings):
                 dets = detections if detections is not None else self.detector(frame, index)
-            dets, dropped = self._clean(dets, width, height)
+            dets, rows, dropped = self._clean(dets, width, height)
         embeds = torch.zeros(0, self.model.adapter.embed_head.fc_embed.out_features)
-        taps: list[torch.Tensor] = []
+        embedding: torch.Tensor | None = None
         scale = 1.0
         if own_head or len(dets):
-            with self._timed("preprocess", timings):
-                image, scale = self.model.preprocess(frame)
-            with self._timed("backbone", timings), torch.inference_mode():
-                taps = self.model.backbone(image)
-            with self._timed("adapter", timings), torch.inference_mode():
-                pyramid = self.model.adapter(taps)
+            pyramid, embedding, input_hw, scale = self._features(frame, timings)
             if own_head:
                 with self._timed("detector", timings):
-                    dets = self._detect_with_head(pyramid, image.shape[-2:], (height, width), scale)
-                dets, dropped = self._clean(dets, width, height)
+                    dets = self._detect_with_head(pyramid, input_hw, (height, width), scale)
+                dets, rows, dropped = self._clean(dets, width, height)
             if len(dets):
                 with self._timed("embed", timings):
                     embeds = self.model.embed(pyramid, torch.from_numpy(dets.boxes) * scale)
         with self._timed("tracker", timings):
+            warp = self._camera_motion(frame) if self.config.tracker.camera_motion != "none" else None
             result = self.tracker.update(
                 torch.from_numpy(dets.boxes).to(embeds.device),
                 torch.from_numpy(dets.scores).to(embeds.device),
                 torch.from_numpy(dets.labels).to(embeds.device),
                 embeds,
                 frame_id=index,
+                stamp=stamp,
+                camera_warp=warp,
             )
-        tracks = self._tracks(dets, result.ids.cpu(), result.match_scores.cpu(), result.ages.cpu())
+        tracks = self._tracks(dets, rows, result)
         if self.segmenter is not None and tracks:
+            assert embedding is not None
             with self._timed("masks", timings):
-                tracks = self._with_masks(tracks, taps[-1], (height, width), scale)
+                tracks = self._with_masks(tracks, embedding, (height, width), scale)
         self._frame_index += 1
         self.stats.frames += 1
         self.stats.boxes_in += len(dets) + dropped
@@ -181,9 +207,35 @@ class Pipeline:
             self.stats.seconds[stage] += seconds
         return FrameResult(index, tracks, dropped, timings)
 
-    def _clean(self, dets: Detections, width: int, height: int) -> tuple[Detections, int]:
+    def _clean(self, dets: Detections, width: int, height: int) -> tuple[Detections, np.ndarray, int]:
+        """The clean detections, the input rows they came from, and how many were dropped."""
         frame_cfg = self.config.frame
-        return clean_detections(dets, width, height, frame_cfg.min_box_size, frame_cfg.max_detections)
+        clean, rows = clean_detections(dets, width, height, frame_cfg.min_box_size, frame_cfg.max_detections)
+        return clean, rows, len(dets) - len(rows)
+
+    @torch.inference_mode()
+    def _features(
+        self, frame: np.ndarray, timings: dict[str, float]
+    ) -> tuple[list[torch.Tensor], torch.Tensor, tuple[int, int], float]:
+        """The adapter's feature pyramid, the backbone's last tap (SAM's image embedding for masks),
+        the padded model input's size and the resize scale; reused from ``feature_cache`` (frames
+        already seen, by content) when it is on."""
+        key = hashlib.blake2b(frame.tobytes(), digest_size=16).digest() if self.feature_cache_size else None
+        if key is not None and key in self._feature_cache:
+            self._feature_cache.move_to_end(key)
+            return self._feature_cache[key]
+        with self._timed("preprocess", timings):
+            image, scale = self.model.preprocess(frame)
+        with self._timed("backbone", timings):
+            taps = self.model.backbone(image)
+        with self._timed("adapter", timings):
+            pyramid = self.model.adapter(taps)
+        features = (pyramid, taps[-1], tuple(image.shape[-2:]), scale)
+        if key is not None:
+            self._feature_cache[key] = features
+            while len(self._feature_cache) > self.feature_cache_size:
+                self._feature_cache.popitem(last=False)
+        return features
 
     @torch.inference_mode()
     def _detect_with_head(
@@ -202,8 +254,10 @@ class Pipeline:
             frame_hw=frame_hw,
         )
 
-    def _tracks(self, dets: Detections, ids: torch.Tensor, match: torch.Tensor, ages: torch.Tensor) -> list[Track]:
+    def _tracks(self, dets: Detections, rows: np.ndarray, result: TrackResult) -> list[Track]:
         names = tuple(self._detector.class_names) if self._detector is not None else ()
+        ids, match, ages = result.ids.cpu(), result.match_scores.cpu(), result.ages.cpu()
+        velocities, states = result.velocities.cpu().numpy(), result.states.cpu()
         tracks = []
         for i in np.flatnonzero(ids.numpy() >= 0):
             label = int(dets.labels[i])
@@ -216,6 +270,9 @@ class Pipeline:
                     label_name=names[label] if 0 <= label < len(names) else "object",
                     match_score=float(match[i]),
                     age=int(ages[i]),
+                    velocity=(float(velocities[i, 0]), float(velocities[i, 1])),
+                    state=TrackState(int(states[i])),
+                    detection=int(rows[i]),
                 )
             )
         return tracks

@@ -6,6 +6,7 @@ Behaviour follows the official ``MasaTaoTracker`` (siyuanliii/masa,
 
 from __future__ import annotations
 
+import enum
 import numbers
 from dataclasses import dataclass
 
@@ -27,7 +28,18 @@ _UNIT_FIELDS: tuple[str, ...] = (
     "memo_momentum",
     "distractor_nms_thr",
     "distractor_score_thr",
+    "high_score_thr",
+    "low_score_thr",
+    "new_track_thr",
+    "match_iou_thr",
+    "low_match_iou_thr",
+    "tentative_iou_thr",
+    "proximity_iou_thr",
+    "occlusion_iou_thr",
+    "embed_momentum",
 )
+TRACKER_KINDS: tuple[str, ...] = ("masa_sort", "masa")
+CAMERA_MOTION: tuple[str, ...] = ("none", "sparse_flow")
 
 
 def _is_real(value: object) -> bool:
@@ -36,8 +48,17 @@ def _is_real(value: object) -> bool:
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Tracker parameters; defaults are the official ``MasaTaoTracker`` constructor defaults."""
+    """Tracker parameters.
 
+    ``kind`` picks the tracker: ``masa_sort`` (MASA appearance fused with Kalman motion,
+    :class:`masa_core.tracking.masa_sort.MasaSortTracker`) or ``masa`` (the official MASA tracker,
+    :class:`MasaTracker`). The first block of fields is the official ``MasaTaoTracker``'s, with its
+    constructor defaults (``fps`` also sets the frame period of ``masa_sort`` when frames carry no
+    stamps); the second block is ``masa_sort``'s, with ByteTrack / BoT-SORT's published defaults
+    (``docs/tracker.md``).
+    """
+
+    kind: str = "masa_sort"
     init_score_thr: float = 0.8
     obj_score_thr: float = 0.5
     match_score_thr: float = 0.5
@@ -49,6 +70,23 @@ class TrackerConfig:
     max_distance: float = -1.0
     fps: int = 1
     with_cats: bool = True
+    # masa_sort
+    high_score_thr: float = 0.5
+    low_score_thr: float = 0.1
+    new_track_thr: float = 0.6
+    match_iou_thr: float = 0.2
+    low_match_iou_thr: float = 0.5
+    tentative_iou_thr: float = 0.3
+    proximity_iou_thr: float = 0.5
+    appearance_thr: float = 0.5
+    appearance_veto: float = 0.0
+    gate_chi2: float = 9.4877
+    lost_seconds: float = 1.0
+    confirm_hits: int = 2
+    embed_momentum: float = 0.1
+    occlusion_iou_thr: float = 0.3
+    camera_motion: str = "none"
+    publish_tentative: bool = False
 
     @classmethod
     def plug_and_play(cls) -> TrackerConfig:
@@ -80,17 +118,81 @@ class TrackerConfig:
             raise ValueError(f"tracker.max_distance = {dist!r}: must be -1 (disabled) or a finite number > 0")
         if not isinstance(self.fps, int) or isinstance(self.fps, bool) or self.fps < 1:
             raise ValueError(f"tracker.fps = {self.fps!r}: must be an integer >= 1")
-        if not isinstance(self.with_cats, bool):
-            raise ValueError(f"tracker.with_cats = {self.with_cats!r}: must be True or False")
+        for name in ("with_cats", "publish_tentative"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"tracker.{name} = {getattr(self, name)!r}: must be True or False")
+        self._validate_masa_sort()
+
+    def _validate_masa_sort(self) -> None:
+        if self.kind not in TRACKER_KINDS:
+            raise ValueError(f"tracker.kind = {self.kind!r}: must be one of {list(TRACKER_KINDS)}")
+        if self.camera_motion not in CAMERA_MOTION:
+            raise ValueError(f"tracker.camera_motion = {self.camera_motion!r}: must be one of {list(CAMERA_MOTION)}")
+        for name in ("appearance_thr", "appearance_veto"):
+            value = getattr(self, name)
+            if not _is_real(value) or not -1.0 <= value <= 1.0:
+                raise ValueError(f"tracker.{name} = {value!r}: must be a cosine similarity in [-1, 1]")
+        for name in ("gate_chi2", "lost_seconds"):
+            value = getattr(self, name)
+            if not _is_real(value) or not 0.0 < value < float("inf"):
+                raise ValueError(f"tracker.{name} = {value!r}: must be a finite number > 0")
+        hits = self.confirm_hits
+        if not isinstance(hits, int) or isinstance(hits, bool) or not 1 <= hits <= 1000:
+            raise ValueError(f"tracker.confirm_hits = {hits!r}: must be an integer in [1, 1000]")
+        if self.low_score_thr > self.high_score_thr:
+            raise ValueError(
+                f"tracker.low_score_thr = {self.low_score_thr!r}: must be <= high_score_thr ({self.high_score_thr})"
+            )
 
 
 @dataclass(frozen=True)
 class TrackResult:
-    """Per-detection tracking output, rows in the input order of ``MasaTracker.update``."""
+    """Per-detection tracking output, rows in the input order of ``update``."""
 
-    ids: Tensor  # (N,) int64 track id, -1 if not tracked
+    ids: Tensor  # (N,) int64 track id, -1 if not tracked (or not published)
     match_scores: Tensor  # (N,) float32 similarity of this frame's match, 0 for new / untracked
     ages: Tensor  # (N,) int64 frames since the track was created, -1 if untracked
+    velocities: Tensor  # (N, 2) float32 box-centre velocity in pixels per second (0 when unknown)
+    states: Tensor  # (N,) int64 TrackState of the row's track, -1 if untracked
+
+
+class TrackState(enum.IntEnum):
+    """Life cycle of a track: tentative until confirmed, lost while unmatched but remembered."""
+
+    TENTATIVE = 0
+    CONFIRMED = 1
+    LOST = 2
+
+
+def check_update_inputs(
+    boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int, last_frame_id: int | None
+) -> None:
+    """Raise ``ValueError`` unless the arguments of a tracker ``update`` have the right types and
+    shapes, share one device, and ``frame_id`` is an integer above ``last_frame_id``."""
+    if not isinstance(frame_id, numbers.Integral) or isinstance(frame_id, bool):
+        raise ValueError(f"frame_id = {frame_id!r}: must be an integer")
+    if last_frame_id is not None and frame_id <= last_frame_id:
+        raise ValueError(f"frame_id = {frame_id}: must be greater than the previous frame_id {last_frame_id}")
+    for name, t in (("boxes", boxes), ("scores", scores), ("labels", labels), ("embeds", embeds)):
+        if not isinstance(t, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (N, 4), got {tuple(boxes.shape)}")
+    n = boxes.shape[0]
+    if scores.shape != (n,):
+        raise ValueError(f"scores must have shape ({n},) to match boxes, got {tuple(scores.shape)}")
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},) to match boxes, got {tuple(labels.shape)}")
+    if embeds.ndim != 2 or embeds.shape[0] != n:
+        raise ValueError(f"embeds must have shape ({n}, D) to match boxes, got {tuple(embeds.shape)}")
+    for name, t in (("boxes", boxes), ("scores", scores), ("embeds", embeds)):
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
+    devices = {t.device for t in (boxes, scores, labels, embeds)}
+    if len(devices) > 1:
+        raise ValueError(f"boxes, scores, labels and embeds must be on one device, got {sorted(map(str, devices))}")
 
 
 class MasaTracker:
@@ -133,31 +235,8 @@ class MasaTracker:
         return self._embeds.clone()
 
     def _check_inputs(self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int) -> None:
-        if not isinstance(frame_id, numbers.Integral) or isinstance(frame_id, bool):
-            raise ValueError(f"frame_id = {frame_id!r}: must be an integer")
-        if self._last_frame_id is not None and frame_id <= self._last_frame_id:
-            raise ValueError(f"frame_id = {frame_id}: must be greater than the previous frame_id {self._last_frame_id}")
-        for name, t in (("boxes", boxes), ("scores", scores), ("labels", labels), ("embeds", embeds)):
-            if not isinstance(t, Tensor):
-                raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"boxes must have shape (N, 4), got {tuple(boxes.shape)}")
-        n = boxes.shape[0]
-        if scores.shape != (n,):
-            raise ValueError(f"scores must have shape ({n},) to match boxes, got {tuple(scores.shape)}")
-        if labels.shape != (n,):
-            raise ValueError(f"labels must have shape ({n},) to match boxes, got {tuple(labels.shape)}")
-        if embeds.ndim != 2 or embeds.shape[0] != n:
-            raise ValueError(f"embeds must have shape ({n}, D) to match boxes, got {tuple(embeds.shape)}")
-        for name, t in (("boxes", boxes), ("scores", scores), ("embeds", embeds)):
-            if not t.is_floating_point():
-                raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
-        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-            raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
-        devices = {t.device for t in (boxes, scores, labels, embeds)}
-        if len(devices) > 1:
-            raise ValueError(f"boxes, scores, labels and embeds must be on one device, got {sorted(map(str, devices))}")
-        if n == 0:
+        check_update_inputs(boxes, scores, labels, embeds, frame_id, self._last_frame_id)
+        if boxes.shape[0] == 0:
             return
         if self.num_tracks > 0 and embeds.shape[1] != self._embeds.shape[1]:
             raise ValueError(
@@ -181,8 +260,20 @@ class MasaTracker:
             for name in ("_ids", "_embeds", "_boxes", "_labels", "_scores", "_last_seen", "_first_seen"):
                 setattr(self, name, getattr(self, name)[keep])
 
-    def update(self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int) -> TrackResult:
+    def update(
+        self,
+        boxes: Tensor,
+        scores: Tensor,
+        labels: Tensor,
+        embeds: Tensor,
+        frame_id: int,
+        stamp: float | None = None,
+        camera_warp: object = None,
+    ) -> TrackResult:
         """Associate one frame of detections with the track memory and update it.
+
+        ``stamp`` and ``camera_warp`` are accepted for the tracker interface and ignored: the
+        official tracker ages tracks in frames and has no motion model.
 
         Args:
             boxes: (N, 4) x1y1x2y2 boxes (N may be 0).
@@ -213,7 +304,7 @@ class MasaTracker:
         if n == 0:
             self._drop_expired(frame_id, strict=False)
             self._last_frame_id = frame_id
-            return TrackResult(ids=ids, match_scores=match_out, ages=ages)
+            return _masa_result(ids, match_out, ages)
 
         # Sort by score (descending), then remove low-score duplicates of earlier detections.
         order = torch.sort(scores.float(), descending=True, stable=True).indices
@@ -280,4 +371,11 @@ class MasaTracker:
         ids[order] = s_ids
         match_out[order] = torch.where(matched, conf, torch.zeros_like(conf))
         ages[order] = s_ages
-        return TrackResult(ids=ids, match_scores=match_out, ages=ages)
+        return _masa_result(ids, match_out, ages)
+
+
+def _masa_result(ids: Tensor, match_scores: Tensor, ages: Tensor) -> TrackResult:
+    """A TrackResult of the MASA tracker: every track it outputs is confirmed; it has no velocity."""
+    states = torch.where(ids >= 0, int(TrackState.CONFIRMED), -1)
+    velocities = torch.zeros(len(ids), 2, dtype=torch.float32, device=ids.device)
+    return TrackResult(ids=ids, match_scores=match_scores, ages=ages, velocities=velocities, states=states)
