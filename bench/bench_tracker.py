@@ -1,7 +1,8 @@
-"""Time ``MasaTracker.update`` against the IoU + Hungarian baseline (``masa_core.tracking.iou_tracker``) on
-the same synthetic frames.
+"""Time the trackers' ``update`` on the same synthetic frames: MASA-SORT (the default) and the MASA
+tracker against two baselines, ByteTrack (boxmot, the peer MASA-SORT's cost is judged against) and
+IoU + Hungarian (``masa_core.tracking.iou_tracker``).
 
-Run: ``python bench/bench_tracker.py`` (add ``--device cuda`` to time MASA on a GPU).
+Run: ``python bench/bench_tracker.py`` (add ``--device cuda`` to time the MASA tracker on a GPU).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from masa_core.tracking import MasaTracker, TrackerConfig
+from masa_core.eval.peers import PeerTracker
+from masa_core.tracking import MasaSortTracker, MasaTracker, TrackerConfig
 from masa_core.tracking.iou_tracker import IouTracker
 
 Frame = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -42,15 +44,17 @@ def make_frames(num_objects: int, num_frames: int, dim: int = 256, seed: int = 0
     return frames
 
 
-def time_masa(frames: list[Frame], warmup: int, device: torch.device) -> float:
-    tracker = MasaTracker(TrackerConfig.plug_and_play())
+def time_masa(frames: list[Frame], warmup: int, device: torch.device, kind: str = "masa") -> float:
+    """Median ms per ``update`` of MASA-SORT (``kind="masa_sort"``) or the MASA tracker, results on the host."""
+    config = TrackerConfig.plug_and_play()
+    tracker = MasaTracker(config) if kind == "masa" else MasaSortTracker(config)
     frames = [tuple(t.to(device) for t in f) for f in frames]
     times = []
     for i, (boxes, scores, labels, embeds) in enumerate(frames):
         if device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        res = tracker.update(boxes, scores, labels, embeds, i)
+        res = tracker.update(boxes, scores, labels, embeds, i, stamp=i / 30)
         res.ids.cpu()  # results are needed on the host by the caller
         if i >= warmup:
             times.append(time.perf_counter() - t0)
@@ -69,6 +73,20 @@ def time_baseline(frames: list[Frame], warmup: int) -> float:
     return statistics.median(times) * 1e3
 
 
+def time_bytetrack(frames: list[Frame], warmup: int) -> float:
+    """Median ms per boxmot ByteTrack ``update`` (numpy boxes and scores in, ids out; no image is read)."""
+    tracker = PeerTracker("bytetrack", frame_rate=30)
+    image = np.zeros((1080, 1920, 3), np.uint8)
+    times = []
+    for i, (boxes, scores, *_rest) in enumerate(frames):
+        b, s = boxes.numpy(), scores.numpy()
+        t0 = time.perf_counter()
+        tracker.update(b, s, image)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--objects", type=int, nargs="+", default=[10, 100, 300])
@@ -81,13 +99,17 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, device {device}, torch threads {torch.get_num_threads()}")
-    print("| objects/frame | MASA ms/frame | IoU+Hungarian ms/frame | MASA / baseline |")
-    print("|---:|---:|---:|---:|")
+    print("ms per frame (median); ratios against ByteTrack and IoU + Hungarian measured in this run")
+    print("| objects | MASA-SORT | MASA | ByteTrack | IoU+Hungarian | MASA-SORT / ByteTrack | MASA / IoU |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.objects:
         frames = make_frames(n, args.frames + args.warmup)
+        masa_sort = time_masa(frames, args.warmup, torch.device("cpu"), "masa_sort")  # numpy inside: CPU
         masa = time_masa(frames, args.warmup, device)
+        byte = time_bytetrack(frames, args.warmup)
         base = time_baseline(frames, args.warmup)
-        print(f"| {n} | {masa:.3f} | {base:.3f} | {masa / base:.2f} |")
+        times = " | ".join(f"{t:.3f}" for t in (masa_sort, masa, byte, base))
+        print(f"| {n} | {times} | {masa_sort / byte:.2f} | {masa / base:.2f} |")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from std_msgs.msg import Header
 
 from masa_core import Detections, Track
 from masa_core.segmentation.box_prompt import box_window
+from masa_core.tracking import TrackState
 from masa_ros.image_conversion import mask_to_image
 from masa_ros.msg import DetectionArray, TrackedObject, TrackedObjectArray
 
@@ -27,6 +28,8 @@ def tracks_to_msg(tracks: list[Track], header: Header, width: int, height: int) 
         obj.box = [float(v) for v in t.box]
         obj.age = max(t.age, 0)
         obj.frames_since_seen = 0
+        obj.velocity = [float(v) for v in t.velocity]
+        obj.state = int(t.state)
         if t.mask is not None:  # mono8 crop of the box window; empty Image when masks are off
             obj.mask = mask_to_image(t.mask, header)
         msg.objects.append(obj)
@@ -76,6 +79,8 @@ def msg_to_tracks(msg: Any) -> list[Track]:
             label_name=o.label,
             match_score=float(o.match_score),
             age=int(o.age),
+            velocity=(float(o.velocity[0]), float(o.velocity[1])),
+            state=TrackState(int(o.state)),
         )
         for o in msg.objects
     ]

@@ -130,7 +130,7 @@ class TrackerNode(Node):
             cfg = pipeline_config(self, changes)
         except ConfigError as e:
             return SetParametersResult(successful=False, reason=str(e))
-        self.pipeline.tracker.config = cfg.tracker
+        self.pipeline.configure_tracker(cfg.tracker)
         self.settings.update({k: v for k, v in changes.items() if k in self.settings})
         return SetParametersResult(successful=True)
 
@@ -174,7 +174,8 @@ class TrackerNode(Node):
 
     def _process(self, msg: Image | CompressedImage, received: float, dets: Detections | None) -> None:
         frame = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
-        result = self.pipeline.process(frame, dets)
+        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        result = self.pipeline.process(frame, dets, stamp=stamp if stamp > 0 else None)
         height, width = frame.shape[:2]
         self.tracks_pub.publish(tracks_to_msg(result.tracks, msg.header, width, height))
         if self.detections_pub is not None:
@@ -199,6 +200,7 @@ class TrackerNode(Node):
             "dropped (no detections)": h.no_detections,
             "detections without image": self._detections.evicted,
             "boxes dropped (invalid)": self.pipeline.stats.boxes_dropped,
+            "stamps not advancing (repeated, backwards or invalid)": getattr(self.pipeline.tracker, "time_faults", 0),
             "errors": h.errors,
             "latency ms (mean of last 100)": _mean_ms(h.latency_s),
         }

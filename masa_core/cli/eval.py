@@ -36,12 +36,13 @@ import torch
 from masa_core.assets import AssetError
 from masa_core.config import ConfigError, PipelineConfig, load_config
 from masa_core.eval.degrade import Degradation
-from masa_core.eval.given_boxes import TRACKERS, GivenBoxesResult, run_name, track_given_boxes
+from masa_core.eval.given_boxes import PIPELINE_TRACKERS, TRACKERS, GivenBoxesResult, run_name, track_given_boxes
 from masa_core.eval.metrics import evaluate_mot_many, format_table, id_switches_per_frame
 from masa_core.eval.mot_format import MotFormatError, read_mot
+from masa_core.eval.protocol import run_protocol
 from masa_core.eval.report import COMBINED, write_report
 from masa_core.models.checkpoint import CheckpointError
-from masa_core.video_io import VideoError
+from masa_core.video_io import FrameSource, VideoError
 
 COLUMNS = ("HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW")
 REPORT_COLUMNS = (*COLUMNS, "TETA", "TETA_LocA", "TETA_AssocA", "TETA_ClsA")
@@ -77,6 +78,7 @@ def tracker_name(tracker: str, input_size: int, masa_name: str, own_detector: bo
     """The tracker's name in tables and plots; ``via`` names how MASA ran when not in this process."""
     details = ", ".join(d for d in (masa_name, f"{input_size}px", "own detector" if own_detector else "", via) if d)
     names = {
+        "masa_sort": f"MASA-SORT ({details})",
         "masa": f"MASA ({details})",
         "iou": "IoU + Hungarian",
         "reid": "crop-ReID + MASA tracker",
@@ -125,14 +127,17 @@ def report(runs: list[GivenBoxesResult], names: dict[str, str], out_dir: Path) -
     return write_report(results, out_dir, switches, (*REPORT_COLUMNS, "lost") if transported else REPORT_COLUMNS)
 
 
-def offline_track(config: PipelineConfig | None) -> TrackFn:
+def offline_track(config: PipelineConfig | None, cache_frames: int = 0) -> TrackFn:
     """:func:`track_given_boxes` in this process, with one MASA pipeline (built here from ``config``
-    when given, reset per sequence) for all sequences: the model is built once."""
+    when given, reset per sequence) for all sequences: the model is built once. cache_frames: the
+    pipeline keeps the features of this many frames, so runs over the same frames with other boxes
+    (trackers, degradations) skip the backbone."""
     pipeline = None
     if config is not None:
         from masa_core.pipeline import Pipeline
 
         pipeline = Pipeline(config)
+        pipeline.feature_cache_size = cache_frames
 
     def track(*args: Any, config: PipelineConfig | None = None, **kwargs: Any) -> GivenBoxesResult:
         return track_given_boxes(*args, pipeline=pipeline, **kwargs)
@@ -155,6 +160,12 @@ def parse_args(
     p.add_argument("--jitter", type=float, default=0.0, help="box noise std, relative to the box size")
     p.add_argument("--fp-rate", type=float, default=0.0, help="mean false-positive boxes added per frame")
     p.add_argument("--degrade-seed", type=int, default=0, help="seed of the degradations")
+    p.add_argument(
+        "--protocol",
+        action="store_true",
+        help="clean boxes, then the light / medium / heavy degradations with each of --seeds (docs/evaluation.md)",
+    )
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="--protocol: degradation seeds")
     p.add_argument("--masa-detector", action="store_true", help="MASA uses its own detector, not the given boxes")
     p.add_argument("--config", type=Path, help="MASA pipeline YAML config (detector, model, tracker)")
     p.add_argument("--input-size", type=int, default=512, help="MASA model input side (multiple of 64)")
@@ -183,6 +194,30 @@ def parse_args(
     return args
 
 
+def masa_config(args: argparse.Namespace) -> PipelineConfig | None:
+    """The MASA pipeline's config from --config and the model flags; None when no pipeline tracker runs."""
+    if not set(PIPELINE_TRACKERS) & set(args.trackers):
+        return None
+    overrides = {"model": {"input_size": args.input_size, "device": args.device, "checkpoint": args.checkpoint}}
+    return load_config(args.config, overrides)
+
+
+def run_protocol_steps(args: argparse.Namespace, track: TrackFn | None = None, via: str = "") -> Path:
+    """``--protocol``: clean boxes and every strength x seed, one pipeline (and feature cache) for all."""
+    frames = sum(len(FrameSource(sequence_inputs(f)[0], args.max_frames)) for f in args.sequences)
+    track = track or offline_track(masa_config(args), cache_frames=frames)
+    out = args.out
+
+    def step(degradation: Degradation, step_dir: Path) -> Path:
+        args.degradation, args.out, args.report = degradation, step_dir, None
+        run(args, track, via)
+        return step_dir / "results.csv"
+
+    rows, path = run_protocol(args.seeds, out, step)
+    print(format_table(rows))
+    return path
+
+
 def run(
     args: argparse.Namespace, track: TrackFn | None = None, via: str = ""
 ) -> tuple[list[dict[str, Any]], list[GivenBoxesResult], list[Path]]:
@@ -198,16 +233,15 @@ def run(
         raise SequenceError("two sequence folders have the same name; results would overwrite each other")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    overrides = {"model": {"input_size": args.input_size, "device": args.device, "checkpoint": args.checkpoint}}
     masa_name = args.label or (f"adapter {args.checkpoint}" if args.checkpoint else "shipped adapter")
     display = {t: tracker_name(t, args.input_size, masa_name, args.masa_detector, via) for t in args.trackers}
-    config = load_config(args.config, overrides) if "masa" in args.trackers else None
-    track = track or offline_track(config)
+    config = masa_config(args)
+    track = track or offline_track(config, cache_frames=sum(len(FrameSource(f, args.max_frames)) for _, f, _ in inputs))
     rows: list[dict[str, Any]] = []
     runs: list[GivenBoxesResult] = []
     for folder, frames, gt in inputs:
         for tracker in args.trackers:
-            own = args.masa_detector and tracker == "masa"
+            own = args.masa_detector and tracker in PIPELINE_TRACKERS
             out = args.out / folder.name / f"{run_name(tracker, args.degradation, own)}.txt"
             result = track(
                 frames,
@@ -252,6 +286,13 @@ def main(
     """Exit code 0; 2 for bad inputs or settings; 1 when frames were lost (a ``track`` through a
     transport got no output for them: they are scored as missed and listed in the .json)."""
     args = parse_args(argv, default_sequences, prog)
+    if args.protocol:
+        try:
+            print(f"wrote {run_protocol_steps(args, track, via)}", file=sys.stderr)
+        except (SequenceError, *USER_ERRORS) as err:
+            print(f"{prog}: error: {err}", file=sys.stderr)
+            return 2
+        return 0
     try:
         rows, runs, files = run(args, track, via)
     except (SequenceError, *USER_ERRORS) as err:

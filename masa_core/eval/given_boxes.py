@@ -2,19 +2,25 @@
 
 MASA's paper evaluates association alone by feeding every tracker the same boxes ("testing with
 given observations"). Here the boxes are a MOTChallenge sequence's filtered ground truth (score 1),
-handed frame by frame either to :class:`masa_core.pipeline.Pipeline` (``tracker="masa"``: MASA
-embeddings + MASA tracker) or to :class:`masa_core.tracking.iou_tracker.IouTracker`
-(``tracker="iou"``: IoU-only baseline) or to the MASA tracker fed with crop-and-embed ImageNet
-MobileNetV2 features (``tracker="reid"``: the DeepSORT-style appearance baseline) or to a boxmot
-peer, motion only (``"bytetrack"``, ``"ocsort"``, ``"botsort"``; :mod:`masa_core.eval.peers`). The ids are
-written as a MOTChallenge results file and scored with :func:`masa_core.eval.metrics.evaluate_mot`,
-so detection metrics (DetA, MOTA) are near perfect by construction and AssA / IDF1 / IDSW measure the association.
+handed frame by frame to one of:
+
+- :class:`masa_core.pipeline.Pipeline`: MASA embeddings with MASA-SORT (``"masa_sort"``, the
+  default tracker) or with the official MASA tracker (``"masa"``);
+- :class:`masa_core.tracking.iou_tracker.IouTracker` (``"iou"``): the IoU-only baseline;
+- the MASA tracker fed with crop-and-embed ImageNet MobileNetV2 features (``"reid"``): the
+  DeepSORT-style appearance baseline;
+- a boxmot peer, motion only (``"bytetrack"``, ``"ocsort"``, ``"botsort"``; :mod:`masa_core.eval.peers`).
+
+The ids are written as a MOTChallenge results file and scored with
+:func:`masa_core.eval.metrics.evaluate_mot`, so detection metrics (DetA, MOTA) are near perfect by
+construction and AssA / IDF1 / IDSW measure the association.
 With a :class:`masa_core.eval.degrade.Degradation` the given boxes are first degraded (dropped,
 jittered, false positives added; seeded) and scored against the unchanged ground truth.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,13 +39,14 @@ from masa_core.eval.mot_format import MotRows, read_mot, write_mot
 from masa_core.eval.peers import PEERS, PeerTracker
 from masa_core.eval.teta import evaluate_teta, table_keys
 from masa_core.models.crop_reid import CropReIDEmbedder
-from masa_core.pipeline import Pipeline
+from masa_core.pipeline import Pipeline, Track
 from masa_core.tracking import MasaTracker, TrackerConfig
 from masa_core.tracking.iou_tracker import IouTracker
 from masa_core.video_io import FrameSource
 
-TrackerKind = Literal["masa", "iou", "reid", "bytetrack", "ocsort", "botsort"]
-TRACKERS: tuple[str, ...] = ("masa", "iou", "reid", *PEERS)
+TrackerKind = Literal["masa_sort", "masa", "iou", "reid", "bytetrack", "ocsort", "botsort"]
+PIPELINE_TRACKERS: tuple[str, ...] = ("masa_sort", "masa")  # MASA embeddings; the tracker.kind of the pipeline
+TRACKERS: tuple[str, ...] = (*PIPELINE_TRACKERS, "iou", "reid", *PEERS)
 
 
 @dataclass
@@ -116,6 +123,14 @@ def given_frames(
         yield index, frame, given
 
 
+def given_rows_of(given: MotRows, tracks: list[Track]) -> MotRows:
+    """The given rows that the tracks matched, with the tracks' ids (from 1): every tracker writes
+    the given box, not its own (the pipeline clips boxes to the image), so that only the
+    association differs between trackers."""
+    rows = np.array([t.detection for t in tracks], np.int64)
+    return MotRows(given.boxes[rows], np.array([t.id + 1 for t in tracks], np.int64), given.scores[rows])
+
+
 def given_detections(given: MotRows) -> Detections:
     """The given rows as the detections a tracker receives: their boxes, score 1, class 0."""
     return Detections(given.boxes, np.ones(len(given), np.float32))
@@ -140,7 +155,7 @@ def score_results(
 def track_given_boxes(
     video: str | Path,
     gt_file: str | Path,
-    tracker: TrackerKind = "masa",
+    tracker: TrackerKind = "masa_sort",
     overrides: Mapping[str, Any] | None = None,
     max_frames: int | None = None,
     results_file: str | Path | None = None,
@@ -153,20 +168,21 @@ def track_given_boxes(
     """Track ``video`` with its ground-truth boxes given, write MOT results and score them.
 
     overrides: nested config overrides for the MASA pipeline (default device ``cpu``), e.g.
-    ``{"model": {"input_size": 512}}``; used only for ``"masa"``. pipeline: a ready pipeline to use
+    ``{"model": {"input_size": 512}}``; used only for the pipeline trackers (``masa_sort``, ``masa``),
+    whose ``tracker.kind`` is set to ``tracker``. pipeline: a ready pipeline to use
     instead (it is reset first). max_frames: only the first frames are tracked, and only their
     ground truth is scored (a truncated copy is written next to the results). results_file:
     where the results go (default ``runs/given_boxes/<sequence>/<tracker>[_<degradation tag>].txt``).
     degradation: seeded drop / jitter / false positives applied to the given boxes (not to the
     ground truth they are scored against); false positives are placed inside the frame.
     sequence: its name (default: the video's folder, or the image folder's parent when it is ``img1``).
-    own_detector: ``"masa"`` only: the pipeline's own detector finds the boxes and nothing is given.
+    own_detector: pipeline trackers only: the pipeline's own detector finds the boxes and nothing is given.
     """
     if tracker not in TRACKERS:
         raise ValueError(f"tracker = {tracker!r}: must be one of {', '.join(TRACKERS)}")
     video, gt_file = Path(video), Path(gt_file)
-    if own_detector and tracker != "masa":
-        raise ValueError(f"own_detector is for tracker 'masa' only, not {tracker!r}")
+    if own_detector and tracker not in PIPELINE_TRACKERS:
+        raise ValueError(f"own_detector is for the trackers {PIPELINE_TRACKERS} only, not {tracker!r}")
     if sequence is None:
         sequence = video.parent.name if video.is_file() or video.name == "img1" else video.name
     degradation = degradation or Degradation()
@@ -182,12 +198,14 @@ def track_given_boxes(
     reid: tuple[CropReIDEmbedder, MasaTracker] | None = None
     if tracker == "reid":
         reid = (CropReIDEmbedder(device="cpu"), MasaTracker(TrackerConfig.plug_and_play()))
-    elif tracker == "masa":
+    elif tracker in PIPELINE_TRACKERS:
         if pipeline is None:
             cfg = load_config(overrides=_merge({"model": {"device": "cpu"}}, overrides or {}))
             pipeline = Pipeline(cfg)
         pipe = pipeline
+        pipe.configure_tracker(dataclasses.replace(pipe.config.tracker, kind=tracker))
         pipe.reset()
+        pipe.feature_cache_size = max(pipe.feature_cache_size, len(source))
     elif tracker in PEERS:
         peer = PeerTracker(tracker, frame_rate=source.fps)
     else:
@@ -203,9 +221,9 @@ def track_given_boxes(
         dets = given_detections(given)
         start = time.perf_counter()
         if pipe is not None:
-            tracks = pipe.process(frame, None if own_detector else dets).tracks
+            tracks = pipe.process(frame, None if own_detector else dets, stamp=index / source.fps).tracks
             seconds += time.perf_counter() - start
-            out = MotRows.from_tracks(tracks)
+            out = MotRows.from_tracks(tracks) if own_detector else given_rows_of(given, tracks)
         elif reid is not None:
             embedder, masa_tracker = reid
             boxes = torch.from_numpy(dets.boxes.astype(np.float32))
