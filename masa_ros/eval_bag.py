@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 
 from masa_core.cli.eval import main as eval_main
-from masa_core.eval.given_boxes import TRACKERS
+from masa_core.eval.given_boxes import PIPELINE_TRACKERS, TRACKERS
 from masa_ros.bag_io import IMAGE_TYPES, BagError, read_messages, typestore
 from masa_ros.image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb
 
@@ -90,9 +90,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     if args.name and len(bags) != 1:
         p.error("--name names the sequence of a single bag")
     if args.live:
-        args.trackers = args.trackers or ["masa"]
-        if args.trackers != ["masa"]:
-            p.error("--live evaluates the tracker node, which runs MASA: --trackers masa (other trackers run offline)")
+        args.trackers = args.trackers or ["masa_sort"]
+        if not set(args.trackers) <= set(PIPELINE_TRACKERS):
+            p.error(
+                "--live evaluates the tracker node, which runs MASA: --trackers masa_sort and/or masa "
+                "(other trackers run offline)"
+            )
     elif args.frame_timeout is not None or args.ready_timeout is not None:
         p.error("--frame-timeout and --ready-timeout are for --live")
     for name in ("frame_timeout", "ready_timeout"):

@@ -17,6 +17,7 @@ time is *lost*: it has no rows (its gt counts as missed) and is listed in ``Give
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import subprocess
@@ -38,9 +39,11 @@ from tqdm import tqdm
 from masa_core.config import PipelineConfig, config_to_dict
 from masa_core.eval.degrade import Degradation
 from masa_core.eval.given_boxes import (
+    PIPELINE_TRACKERS,
     GivenBoxesResult,
     given_detections,
     given_frames,
+    given_rows_of,
     run_name,
     score_results,
 )
@@ -129,9 +132,11 @@ class LiveNode:
         progress: bool = False,
         degradation: Degradation | None = None,
         own_detector: bool = False,
+        given_file: Path | None = None,
     ) -> GivenBoxesResult:
-        if tracker != "masa" or config is None:
+        if tracker not in PIPELINE_TRACKERS or config is None:
             raise LiveError(f"the tracker node runs MASA; tracker {tracker!r} runs offline only (masa-eval)")
+        config = dataclasses.replace(config, tracker=dataclasses.replace(config.tracker, kind=tracker))
         degradation = degradation or Degradation()
         results_file = Path(results_file)
         results_file.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +205,8 @@ class LiveNode:
                 executor.spin_once(timeout_sec=0.05)
 
             bar = tqdm(total=len(source), unit="frame", desc=f"{sequence} {tracker} (node)", disable=not progress)
-            for index, frame, given in given_frames(source, gt, degradation, own_detector):
+            boxes = read_mot(given_file) if given_file is not None else gt
+            for index, frame, given in given_frames(source, boxes, degradation, own_detector):
                 if len(given):
                     given_rows[index + 1] = given
                 stamp = START_NS + index * period
@@ -217,7 +223,8 @@ class LiveNode:
                 msg = received.pop(stamp, None)
                 if msg is not None:
                     seconds += time.perf_counter() - start
-                    out = MotRows.from_tracks(msg_to_tracks(msg))
+                    tracks = msg_to_tracks(msg)
+                    out = MotRows.from_tracks(tracks) if own_detector else given_rows_of(given, tracks)
                     if len(out):
                         rows[index + 1] = out
                 elif proc.poll() is not None:

@@ -30,6 +30,7 @@ def tracks_to_msg(tracks: list[Track], header: Header, width: int, height: int) 
         obj.frames_since_seen = 0
         obj.velocity = [float(v) for v in t.velocity]
         obj.state = int(t.state)
+        obj.detection_index = t.detection
         if t.mask is not None:  # mono8 crop of the box window; empty Image when masks are off
             obj.mask = mask_to_image(t.mask, header)
         msg.objects.append(obj)
@@ -81,6 +82,7 @@ def msg_to_tracks(msg: Any) -> list[Track]:
             age=int(o.age),
             velocity=(float(o.velocity[0]), float(o.velocity[1])),
             state=TrackState(int(o.state)),
+            detection=int(o.detection_index),
         )
         for o in msg.objects
     ]

@@ -30,7 +30,7 @@ def test_overrides_are_merged_and_typed():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"tracker": {"match_thr": 0.5}}, "unknown key tracker.match_thr; allowed under tracker.: kind, init_score_thr"),
+        ({"tracker": {"match_thr": 0.5}}, "unknown key tracker.match_thr; allowed under tracker.: kind, init_score"),
         ({"trackers": {}}, "unknown key trackers"),
         ({"tracker": {"match_score_thr": 1.5}}, r"tracker.match_score_thr = 1.5: must be a number in \[0, 1\]"),
         ({"model": {"input_size": "big"}}, "model.input_size = 'big': must be int"),

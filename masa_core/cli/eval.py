@@ -36,7 +36,14 @@ import torch
 from masa_core.assets import AssetError
 from masa_core.config import ConfigError, PipelineConfig, load_config
 from masa_core.eval.degrade import Degradation
-from masa_core.eval.given_boxes import PIPELINE_TRACKERS, TRACKERS, GivenBoxesResult, run_name, track_given_boxes
+from masa_core.eval.given_boxes import (
+    PIPELINE_TRACKERS,
+    TRACKERS,
+    GivenBoxesResult,
+    detect_sequence,
+    run_name,
+    track_given_boxes,
+)
 from masa_core.eval.metrics import evaluate_mot_many, format_table, id_switches_per_frame
 from masa_core.eval.mot_format import MotFormatError, read_mot
 from masa_core.eval.protocol import run_protocol
@@ -167,6 +174,11 @@ def parse_args(
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="--protocol: degradation seeds")
     p.add_argument("--masa-detector", action="store_true", help="MASA uses its own detector, not the given boxes")
+    p.add_argument(
+        "--detector-boxes",
+        action="store_true",
+        help="every tracker gets the configured detector's boxes (--config), not the ground truth",
+    )
     p.add_argument("--config", type=Path, help="MASA pipeline YAML config (detector, model, tracker)")
     p.add_argument("--input-size", type=int, default=512, help="MASA model input side (multiple of 64)")
     p.add_argument("--device", default="cpu", help="MASA device: cpu | cuda | auto")
@@ -185,6 +197,8 @@ def parse_args(
     args.sequences = [*args.sequences, *(args.sequences_opt or [])] or list(default_sequences or [])
     if not args.sequences:
         p.error("no sequence folders given")
+    if args.detector_boxes and (args.masa_detector or args.drop or args.jitter or args.fp_rate or args.protocol):
+        p.error("--detector-boxes gives every tracker the detector's boxes: not with --masa-detector or degradations")
     if args.max_frames is not None and args.max_frames < 1:
         p.error(f"--max-frames {args.max_frames}: must be >= 1")
     try:
@@ -240,6 +254,11 @@ def run(
     rows: list[dict[str, Any]] = []
     runs: list[GivenBoxesResult] = []
     for folder, frames, gt in inputs:
+        given_file = None
+        if args.detector_boxes:
+            detector_config = load_config(args.config, {"model": {"device": args.device}})
+            det_file = args.out / folder.name / "detections.txt"
+            given_file = detect_sequence(frames, detector_config, det_file, args.max_frames)
         for tracker in args.trackers:
             own = args.masa_detector and tracker in PIPELINE_TRACKERS
             out = args.out / folder.name / f"{run_name(tracker, args.degradation, own)}.txt"
@@ -254,6 +273,7 @@ def run(
                 degradation=args.degradation,
                 sequence=folder.name,
                 own_detector=own,
+                given_file=given_file,
             )
             row = table_row(result, display[tracker])
             rows.append(row)

@@ -31,13 +31,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from masa_core.config import load_config
+from masa_core.config import PipelineConfig, load_config
 from masa_core.detectors.base import Detections
+from masa_core.detectors.factory import build_detector_from_config
 from masa_core.eval.degrade import Degradation, box_sizes, degrade_frame, false_positive_id_start
 from masa_core.eval.metrics import evaluate_mot
 from masa_core.eval.mot_format import MotRows, read_mot, write_mot
 from masa_core.eval.peers import PEERS, PeerTracker
 from masa_core.eval.teta import evaluate_teta, table_keys
+from masa_core.inputs import clean_detections
 from masa_core.models.crop_reid import CropReIDEmbedder
 from masa_core.pipeline import Pipeline, Track
 from masa_core.tracking import MasaTracker, TrackerConfig
@@ -132,8 +134,27 @@ def given_rows_of(given: MotRows, tracks: list[Track]) -> MotRows:
 
 
 def given_detections(given: MotRows) -> Detections:
-    """The given rows as the detections a tracker receives: their boxes, score 1, class 0."""
-    return Detections(given.boxes, np.ones(len(given), np.float32))
+    """The given rows as the detections a tracker receives: their boxes and scores (1 for ground
+    truth and degraded boxes, the detector's for detector boxes), class 0."""
+    return Detections(given.boxes, given.scores)
+
+
+def detect_sequence(video: str | Path, config: PipelineConfig, out_file: Path, max_frames: int | None = None) -> Path:
+    """Run ``config``'s detector once on every frame and write its boxes, cleaned as the pipeline
+    cleans them, with their scores to ``out_file`` (MOTChallenge det rows, id -1), so that every
+    tracker can be given the same detector boxes. Returns ``out_file``."""
+    detector = build_detector_from_config(config.detector)
+    rows = {}
+    for index, frame in enumerate(FrameSource(video, max_frames)):
+        height, width = frame.shape[:2]
+        dets, _ = clean_detections(
+            detector(frame, index), width, height, config.frame.min_box_size, config.frame.max_detections
+        )
+        if len(dets):
+            rows[index + 1] = MotRows(dets.boxes, np.full(len(dets), -1), dets.scores)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    write_mot(out_file, rows)
+    return out_file
 
 
 def score_results(
@@ -164,6 +185,7 @@ def track_given_boxes(
     degradation: Degradation | None = None,
     sequence: str | None = None,
     own_detector: bool = False,
+    given_file: str | Path | None = None,
 ) -> GivenBoxesResult:
     """Track ``video`` with its ground-truth boxes given, write MOT results and score them.
 
@@ -176,6 +198,8 @@ def track_given_boxes(
     degradation: seeded drop / jitter / false positives applied to the given boxes (not to the
     ground truth they are scored against); false positives are placed inside the frame.
     sequence: its name (default: the video's folder, or the image folder's parent when it is ``img1``).
+    given_file: a MOTChallenge det file whose boxes and scores are given instead of the ground truth
+    (e.g. from :func:`detect_sequence`: every tracker gets the same detector boxes).
     own_detector: pipeline trackers only: the pipeline's own detector finds the boxes and nothing is given.
     """
     if tracker not in TRACKERS:
@@ -215,7 +239,8 @@ def track_given_boxes(
     seconds = 0.0
     frames = 0
     bar = tqdm(total=len(source), unit="frame", desc=f"{sequence} {tracker}", disable=not progress)
-    for index, frame, given in given_frames(source, gt, degradation, own_detector):
+    boxes = read_mot(given_file) if given_file is not None else gt
+    for index, frame, given in given_frames(source, boxes, degradation, own_detector):
         if len(given):
             given_rows[index + 1] = given
         dets = given_detections(given)
