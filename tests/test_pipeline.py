@@ -76,8 +76,10 @@ def test_invalid_boxes_are_dropped_and_counted_partial_ones_clipped(pipeline, tu
     result = pipeline.process(tud_frames[0], Detections(boxes, scores))
     assert result.dropped_boxes == 5  # the last one has an infinite score
     assert [t.box for t in result.tracks] == [(100.0, 100.0, 160.0, 220.0)]
-    clipped = pipeline.process(tud_frames[1], Detections([[-20, 300, 40, 520]], [0.8]))
-    assert clipped.tracks[0].box == (0.0, 300.0, 40.0, 480.0)
+    partly_outside = Detections([[-20, 300, 40, 520]], [0.8])
+    assert pipeline.process(tud_frames[1], partly_outside).tracks == []  # a new track is tentative
+    clipped = pipeline.process(tud_frames[2], partly_outside)
+    assert clipped.tracks[0].box == (0.0, 300.0, 40.0, 480.0) and clipped.tracks[0].detection == 0
     assert pipeline.stats.boxes_dropped == 5
 
 

@@ -6,9 +6,11 @@ One ``update`` per frame (``docs/tracker.md`` has the figure):
    ``1 / fps`` without stamps); a repeated or backwards stamp advances it by 0. Every track is
    predicted to now.
 2. **Stage 1**, confirmed and lost tracks against detections scoring ``>= high_score_thr``: the
-   cost of a pair is the smaller of ``1 - IoU`` (box vs. predicted box) and the halved cosine
-   distance ``(1 - cos) / 2`` of the embeddings (BoT-SORT's fusion). Each cue is gated by the
-   other: the appearance cost counts only when ``cos >= appearance_thr`` and the box lies near the
+   cost of a pair is the smaller of ``1 - IoU`` (box vs. predicted box) and ``1 - s``, where ``s``
+   is MASA's own association similarity between the box's embedding and the track's memory
+   (``match_metric``: by default ``(bisoftmax + cosine) / 2``, as the official tracker computes it);
+   the smaller-cost fusion is BoT-SORT's. Each cue is gated by the
+   other: the appearance cost counts only when ``s >= appearance_thr`` and the box lies near the
    prediction (IoU ``>= proximity_iou_thr``, or inside the Kalman filter's 95 % Mahalanobis gate,
    which widens while a track is lost: this is how a lost track is re-identified); the IoU cost
    counts only when IoU ``>= match_iou_thr`` and the appearance is not clearly different
@@ -40,6 +42,7 @@ from torch import Tensor
 
 from masa_core.tracking import kalman
 from masa_core.tracking.iou_tracker import box_iou_np
+from masa_core.tracking.matching import match_similarity
 from masa_core.tracking.tracker import TrackerConfig, TrackResult, TrackState, check_update_inputs
 
 _NO_MATCH = 1e6
@@ -52,7 +55,7 @@ class _Tracks:
     ids: np.ndarray  # (M,) int64
     mean: np.ndarray  # (M, 8) Kalman state
     cov: np.ndarray  # (M, 8, 8)
-    embed: np.ndarray  # (M, D) unit-length appearance memory
+    embed: np.ndarray  # (M, D) appearance memory: moving average of the raw MASA embeddings
     state: np.ndarray  # (M,) int64 TrackState
     hits: np.ndarray  # (M,) int64 matches so far
     first_frame: np.ndarray  # (M,) int64
@@ -83,7 +86,8 @@ class _Frame:
 
     boxes: np.ndarray  # (N, 4) float64
     scores: np.ndarray  # (N,)
-    unit: np.ndarray  # (N, D) unit embeddings
+    embed: np.ndarray  # (N, D) raw embeddings (zero for invalid rows)
+    unit: np.ndarray  # (N, D) the same, unit length
     valid: np.ndarray  # (N,) bool
     track: np.ndarray  # (N,) int64 row in the tracks, -1 if none
     match: np.ndarray  # (N,) float32 1 - cost of the match
@@ -167,7 +171,8 @@ class MasaSortTracker:
             valid &= (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
         b, e = np.where(valid[:, None], b, 0.0), np.where(valid[:, None], e, 0.0)
         n = len(b)
-        return _Frame(b, np.where(valid, s, 0.0), _unit(e), valid, np.full(n, -1), np.zeros(n, np.float32))
+        e = e.astype(np.float32)
+        return _Frame(b, np.where(valid, s, 0.0), e, _unit(e), valid, np.full(n, -1), np.zeros(n, np.float32))
 
     def _advance(self, frame_id: int, stamp: float | None) -> float:
         """Advance the clock to this frame; returns the step in seconds (0 for a bad stamp)."""
@@ -221,11 +226,14 @@ class MasaSortTracker:
         cost = np.where(iou >= min_iou, 1.0 - iou, _NO_MATCH)
         if not appearance:
             return cost
-        cos = frame.unit[d_rows] @ t.embed[t_rows].T
+        cos = frame.unit[d_rows] @ _unit(t.embed[t_rows]).T
+        sim = match_similarity(
+            torch.from_numpy(frame.embed[d_rows]), torch.from_numpy(t.embed[t_rows]), cfg.match_metric
+        ).numpy()
         mahalanobis = kalman.gating_distance(t.mean[t_rows], t.cov[t_rows], boxes).T
         near = (iou >= cfg.proximity_iou_thr) | (mahalanobis <= cfg.gate_chi2)
         cost = np.where(cos >= cfg.appearance_veto, cost, _NO_MATCH)
-        app_cost = np.where(near & (cos >= cfg.appearance_thr), (1.0 - cos) / 2, _NO_MATCH)
+        app_cost = np.where(near & (sim >= cfg.appearance_thr), 1.0 - sim, _NO_MATCH)
         return np.minimum(cost, app_cost)
 
     def _correct_and_start(self, frame: _Frame, frame_id: int) -> np.ndarray:
@@ -236,8 +244,8 @@ class MasaSortTracker:
         if len(rows):
             t.mean[rows], t.cov[rows] = kalman.update(t.mean[rows], t.cov[rows], frame.boxes[det])
             clean = (frame.scores[det] >= cfg.high_score_thr) & ~self._occluded(frame)[det]
-            mixed = (1 - cfg.embed_momentum) * t.embed[rows] + cfg.embed_momentum * frame.unit[det]
-            t.embed[rows] = np.where(clean[:, None], _unit(mixed), t.embed[rows])
+            mixed = (1 - cfg.embed_momentum) * t.embed[rows] + cfg.embed_momentum * frame.embed[det]
+            t.embed[rows] = np.where(clean[:, None], mixed, t.embed[rows])
             t.hits[rows] += 1
             t.last_seen[rows] = self.clock
         matched = np.zeros(len(t), bool)
@@ -270,9 +278,9 @@ class MasaSortTracker:
         ids = np.arange(self._next_id, self._next_id + n)
         self._next_id += n
         if not len(self._tracks):
-            self._tracks = _Tracks.empty(frame.unit.shape[1])
+            self._tracks = _Tracks.empty(frame.embed.shape[1])
         born = _Tracks(
-            ids, mean, cov, frame.unit[det], np.full(n, int(state)), np.ones(n, np.int64),
+            ids, mean, cov, frame.embed[det], np.full(n, int(state)), np.ones(n, np.int64),
             np.full(n, frame_id), np.full(n, self.clock), np.ones(n, bool),
         )  # fmt: skip
         self._tracks = self._tracks.extend(born)
