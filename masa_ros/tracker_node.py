@@ -61,7 +61,8 @@ from masa_ros.track_messages import (
 
 @dataclass
 class Health:
-    """Counters and timings the node reports on /diagnostics."""
+    """Counters and timings the node reports on /diagnostics. Every image received is, at any time,
+    processed, dropped (stale, invalid, oversize, no detections), failed (errors), queued or in progress."""
 
     received: int = 0
     processed: int = 0
@@ -71,6 +72,7 @@ class Health:
     no_detections: int = 0
     errors: int = 0
     callback_errors: int = 0
+    in_progress: int = 0  # 1 while the worker holds an image
     latency_s: deque = field(default_factory=lambda: deque(maxlen=100))
     stage_s: dict[str, deque] = field(default_factory=lambda: {s: deque(maxlen=100) for s in STAGES})
 
@@ -178,11 +180,13 @@ class TrackerNode(Node):
                     msg, received = self._pending[0]
                     if not self.settings["given_detections"]:
                         self._pending.popleft()
+                        self.health.in_progress = 1
                         return msg, received, None
                     with self._lock:
                         dets = self._detections.take(stamp_ns(msg.header))
                     if dets is not None:
                         self._pending.popleft()
+                        self.health.in_progress = 1
                         return msg, received, dets
                     if time.perf_counter() - received > self.settings["detections_wait"]:
                         self._pending.popleft()
@@ -209,6 +213,8 @@ class TrackerNode(Node):
                     return
                 self.health.errors += 1
                 self.get_logger().error(f"frame failed:\n{traceback.format_exc()}", throttle_duration_sec=5.0)
+            finally:
+                self.health.in_progress = 0
 
     def _process(self, msg: Image | CompressedImage, received: float, dets: Detections | None) -> None:
         limit = self.settings["max_image_pixels"]
@@ -238,6 +244,7 @@ class TrackerNode(Node):
             "dropped (oversize image)": h.oversize_images,
             "dropped (no detections)": h.no_detections,
             "images queued": len(self._pending),
+            "images in progress": h.in_progress,
             "detections buffered": len(self._detections),
             "detections without image": self._detections.evicted,
             "boxes dropped (invalid)": self.pipeline.stats.boxes_dropped,
