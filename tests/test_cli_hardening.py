@@ -214,3 +214,31 @@ def test_demo_never_deletes_a_folder_it_did_not_make(tmp_path):
     (ours / "results.txt").write_text("old")
     prepare_out(ours)
     assert sorted(p.name for p in ours.iterdir()) == [MARKER]
+
+
+def test_replay_skips_and_counts_empty_or_undeserializable_messages(tmp_path):
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from tests.ros_harness import spin_until
+
+    payloads = [image_cdr(i) for i in range(8)]
+    payloads[3] = b""  # the empty message that used to stall the reliable reader
+    payloads[5] = payloads[5][:20]  # and one cut short
+    bag = image_bag(tmp_path / "bag", payloads)
+    rclpy.init()
+    node = rclpy.create_node("replay_skip_test")
+    got: list[Image] = []
+    node.create_subscription(Image, "image", got.append, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    try:
+        cmd = [sys.executable, "-m", "masa_ros.replay", str(bag), "--rate", "0", "--wait", "30"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        spin_until(node, lambda: proc.poll() is not None and len(got) >= 6, 60)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+    assert proc.returncode == 1 and "published 6 images" in out
+    assert "skipped 2" in one_error_line(err, "masa-ros-replay") and "3, 5" in err
+    assert sorted(m.header.stamp.nanosec for m in got) == [0, 1, 2, 4, 6, 7]
