@@ -176,7 +176,7 @@ def node_settings(node: Node) -> dict[str, Any]:
 
 
 def split_changes(params: list[Parameter]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """(node changes, pipeline changes, unknown names) of a parameter update, each by its owner."""
+    """(node changes, pipeline changes, other names) of a parameter update, each by its owner."""
     node_changes: dict[str, Any] = {}
     pipeline_changes: dict[str, Any] = {}
     unknown: list[str] = []

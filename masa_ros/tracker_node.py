@@ -151,7 +151,8 @@ class TrackerNode(Node):
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Route each changed parameter to its owner: node settings, or the pipeline's live sections."""
-        node_changes, pipeline_changes, unknown = split_changes(params)
+        node_changes, pipeline_changes, others = split_changes(params)
+        unknown = [name for name in others if not self.has_parameter(name)]  # rclpy's own (use_sim_time) pass
         if unknown:
             return SetParametersResult(successful=False, reason=f"unknown parameter {unknown[0]!r}")
         if pipeline_changes:
