@@ -4,7 +4,8 @@ its tracks recorded to an MCAP bag, then turned into MOTChallenge results, metri
     python -m masa_ros.demo [--video V] [--gt GT] [--out runs/ros_demo] [--config FILE]
 
 Every piece runs as its own process, as on a robot: ``tracker_node`` (the installed executable with
-``config/tracker.yaml``), ``masa-ros-record`` and ``masa-ros-replay``.
+``config/tracker.yaml``), ``masa-ros-record`` and ``masa-ros-replay``. ``--out`` must be new, empty,
+or a folder an earlier demo made (marked by a ``.masa_ros_demo`` file): only those are replaced.
 """
 
 from __future__ import annotations
