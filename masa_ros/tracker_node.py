@@ -160,7 +160,7 @@ class TrackerNode(Node):
                 cfg = pipeline_config(self, pipeline_changes)
             except ConfigError as e:
                 return SetParametersResult(successful=False, reason=str(e))
-            self.pipeline.tracker.config = cfg.tracker
+            self.pipeline.configure_tracker(cfg.tracker)
         self.settings.update(node_changes)
         return SetParametersResult(successful=True)
 

@@ -25,10 +25,10 @@ NAME = "masa_hardened"
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    """A node whose config_file sets tracker.match_score_thr 1.0: no similarity can pass it."""
+    """A node whose config_file sets the MASA tracker with match_score_thr 1.0: no similarity passes it."""
     tmp = tmp_path_factory.mktemp("hardening")
     config = tmp / "strict.yaml"
-    config.write_text("tracker:\n  match_score_thr: 1.0\n")
+    config.write_text("tracker:\n  kind: masa\n  match_score_thr: 1.0\n")
     rclpy.init()
     params = {"given_detections": True, "process_all_frames": True, "diagnostics_period": 0.2}
     proc = start_node({**params, "config_file": str(config)}, tmp / "node.log", name=NAME)
