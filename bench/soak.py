@@ -196,7 +196,7 @@ def report(args: argparse.Namespace, windows: list[Window]) -> dict:
         r["p50_ratio"] = round(r["p50_ms"] / base["p50_ms"], 2) if base["p50_ms"] else float("nan")
     growth = after[-1]["rss_mb"] / base["rss_mb"] - 1.0
     return {
-        "settings": {k: v for k, v in vars(args).items() if k != "json"},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "log")},
         "windows": rows,
         "rss_growth_after_warmup": round(growth, 4),
         "max_queued": max(r["max_queued"] for r in rows),
@@ -215,12 +215,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--input-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", type=Path, help="also write the report here")
+    p.add_argument("--log", type=Path, help="the node's log (default /tmp/masa_soak_<time>.log)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = soak(args, Path(f"/tmp/{NAME}_{int(time.time())}.log"))
+    out = soak(args, args.log or Path(f"/tmp/{NAME}_{int(time.time())}.log"))
     print("end_s  rss_mb  rss_ratio  p50_ms  p90_ms  p99_ms  p50_ratio  sent  tracked  dropped  max_queued")
     for r in out["windows"]:
         print(

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not EXECUTABLE.exists(), reason="run scripts/set
 def test_a_minute_at_camera_rate_keeps_memory_and_queues_bounded(tmp_path):
     out = tmp_path / "soak.json"
     cmd = [sys.executable, str(REPO / "bench" / "soak.py"), "--minutes", "1", "--window", "10", "--warmup", "20"]
-    cmd += ["--rate", "10", "--input-size", "128", "--json", str(out)]
+    cmd += ["--rate", "10", "--input-size", "128", "--json", str(out), "--log", str(tmp_path / "node.log")]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     report = json.loads(out.read_text())
