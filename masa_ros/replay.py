@@ -6,7 +6,8 @@
 the subscribers take them. Video frames are stamped from ``--start-stamp`` at the video's fps;
 bag messages are republished byte for byte, headers included. A bag message that is empty or does
 not deserialize as its type is skipped and counted, never sent (one malformed sample can stall a
-reliable reader); the exit code is then 1. User errors exit with code 2 and one line.
+reliable reader); the exit code is then 1, as for a video that ends before the frame count its
+container declares. User errors exit with code 2 and one line.
 """
 
 from __future__ import annotations
