@@ -152,6 +152,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             data = yaml.safe_load(path.read_text()) or {}
         except OSError as e:
             raise ConfigError(f"cannot read config {path}: {e}") from e
+        except UnicodeDecodeError:
+            raise ConfigError(f"config {path} is not a text (YAML) file") from None
         except yaml.YAMLError as e:
             raise ConfigError(f"config {path} is not valid YAML: {e}") from e
         try:

@@ -19,12 +19,15 @@ class FrameSource:
     """RGB frames of a video file or of the images in a folder (sorted by name).
 
     Iterating yields (H, W, 3) uint8 RGB arrays; ``len()`` is the frame count (for a video, as
-    its container reports it); ``fps`` is the video's rate (25 for a folder).
+    its container reports it); ``fps`` is the video's rate (25 for a folder). ``frames_read`` counts
+    the frames the last iteration yielded; :meth:`shortfall` says when a video ended before the
+    count its container declares (truncated or damaged).
     """
 
     def __init__(self, path: str | Path, max_frames: int | None = None) -> None:
         self.path = Path(path)
         self.max_frames = max_frames
+        self.frames_read = 0
         if self.path.is_dir():
             self._images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self._images:
@@ -53,7 +56,17 @@ class FrameSource:
     def __len__(self) -> int:
         return self._count
 
+    def shortfall(self) -> str | None:
+        """After a full iteration of a video: why it yielded fewer frames than declared, else None."""
+        if self._images or self.frames_read >= self._count:
+            return None
+        return (
+            f"video {self.path} ended after {self.frames_read} of the {self._count} frames its container "
+            "declares (truncated or damaged)"
+        )
+
     def __iter__(self) -> Iterator[np.ndarray]:
+        self.frames_read = 0
         if self._images:
             for i, p in enumerate(self._images):
                 if self.max_frames and i >= self.max_frames:
@@ -61,6 +74,7 @@ class FrameSource:
                 bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
                 if bgr is None:
                     raise VideoError(f"cannot read image {p}")
+                self.frames_read += 1
                 yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             return
         cap = self._open()
@@ -70,6 +84,7 @@ class FrameSource:
                 ok, bgr = cap.read()
                 if not ok:
                     return
+                self.frames_read += 1
                 yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 i += 1
         finally:

@@ -4,7 +4,8 @@ its tracks recorded to an MCAP bag, then turned into MOTChallenge results, metri
     python -m masa_ros.demo [--video V] [--gt GT] [--out runs/ros_demo] [--config FILE]
 
 Every piece runs as its own process, as on a robot: ``tracker_node`` (the installed executable with
-``config/tracker.yaml``), ``masa-ros-record`` and ``masa-ros-replay``.
+``config/tracker.yaml``), ``masa-ros-record`` and ``masa-ros-replay``. ``--out`` must be new, empty,
+or a folder an earlier demo made (marked by a ``.masa_ros_demo`` file): only those are replaced.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import torch
 
+from masa_core.cli.common import OneLineParser, positive_int
 from masa_core.eval.metrics import evaluate_mot
 from masa_core.eval.mot_format import MotRows, write_mot
-from masa_core.video_io import FrameSource, VideoWriter
+from masa_core.video_io import FrameSource, VideoError, VideoWriter
 from masa_core.visualize import TrackPainter
 from masa_ros.bag_io import read_tracks
 from masa_ros.track_messages import msg_to_tracks
@@ -28,6 +30,20 @@ from masa_ros.track_messages import msg_to_tracks
 REPO = Path(__file__).resolve().parent.parent
 NODE = REPO / "install" / "masa_ros" / "lib" / "masa_ros" / "tracker_node"
 START_STAMP = 1000.0  # seconds: replay stamps are START_STAMP + i / fps, so stamps give frame indices
+MARKER = ".masa_ros_demo"  # marks a folder the demo made, the only kind it replaces
+
+
+def prepare_out(out: Path) -> None:
+    """Empty ``out`` for a new run: a folder an earlier demo made is replaced; any other existing
+    path (a file, a folder with other things in it) is refused with ValueError, never deleted."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise ValueError(f"--out {out} is a folder the demo did not make and is not empty; refusing to delete it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by python -m masa_ros.demo; replaced by the next run\n")
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
@@ -43,22 +59,19 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="masa_ros.demo", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="masa_ros.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--video", type=Path, default=REPO / "data/mot15/TUD-Campus/TUD-Campus.mp4")
     p.add_argument("--gt", type=Path, default=REPO / "data/mot15/TUD-Campus/gt/gt.txt")
     p.add_argument("--out", type=Path, default=Path("runs/ros_demo"))
     p.add_argument("--config", type=Path, help="masa_core config (default: masa.yaml on CUDA, else masa_cpu.yaml)")
     p.add_argument("--classes", default="Person", help="detector classes to track, comma-separated ('' = all)")
-    p.add_argument("--max-frames", type=int)
+    p.add_argument("--max-frames", type=positive_int)
     return p.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> dict:
     config = args.config or REPO / "config" / ("masa.yaml" if torch.cuda.is_available() else "masa_cpu.yaml")
     frames = len(FrameSource(args.video, args.max_frames))
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    args.out.mkdir(parents=True)
     bag = args.out / "tracks_bag"
     node_cmd = [str(NODE), "--ros-args", "--params-file", str(REPO / "config" / "tracker.yaml")]
     node_cmd += ["-p", f"config_file:={config}", "-p", "process_all_frames:=true", "-p", f"queue_size:={frames + 10}"]
@@ -116,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not NODE.is_file():
         print(f"masa_ros.demo: error: {NODE} not built; run scripts/setup.sh", file=sys.stderr)
+        return 2
+    try:
+        FrameSource(args.video, args.max_frames)
+        prepare_out(args.out)
+    except (ValueError, VideoError) as e:
+        print(f"masa_ros.demo: error: {e}", file=sys.stderr)
         return 2
     s = run(args)
     m = s["metrics"]

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import cv2
 
+from masa_core.cli.common import OneLineParser, UsageError, check_text_file, positive_int
 from masa_core.cli.eval import main as eval_main
 from masa_core.eval.given_boxes import PIPELINE_TRACKERS, TRACKERS
 from masa_ros.bag_io import IMAGE_TYPES, BagError, read_messages, typestore
@@ -44,19 +45,25 @@ def bag_to_sequence(
     frames written. Raises :class:`BagError` for an unreadable bag or one without images, and
     ImageConversionError for an image that cannot be decoded.
     """
-    gt_file, folder = Path(gt_file), Path(folder)
-    if not gt_file.is_file():
-        raise FileNotFoundError(f"ground truth {gt_file} not found")
+    gt_file, folder = check_text_file(Path(gt_file), "ground truth"), Path(folder)
     store = typestore()
     (folder / "img1").mkdir(parents=True, exist_ok=True)
     count = 0
     for _, msgtype, _, raw in read_messages(bag, topic, IMAGE_TYPES):
         if max_frames and count >= max_frames:
             break
-        msg = store.deserialize_cdr(raw, msgtype)
-        rgb = compressed_to_rgb(msg) if msgtype.endswith("CompressedImage") else image_to_rgb(msg)
+        try:
+            msg = store.deserialize_cdr(raw, msgtype)
+        except Exception as e:
+            raise BagError(f"bag {bag}: image {count + 1} cannot be deserialized ({type(e).__name__}: {e})") from None
+        try:
+            rgb = compressed_to_rgb(msg) if msgtype.endswith("CompressedImage") else image_to_rgb(msg)
+        except ImageConversionError as e:
+            raise ImageConversionError(f"bag {bag}: image {count + 1}: {e}") from None
         count += 1
         cv2.imwrite(str(folder / "img1" / f"{count:06d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if count == 0:
+        raise BagError(f"bag {bag} has no image messages{f' on {topic}' if topic else ''}")
     (folder / "gt").mkdir(exist_ok=True)
     shutil.copy(gt_file, folder / "gt" / "gt.txt")
     return count
@@ -68,7 +75,7 @@ def is_sequence_folder(path: Path) -> bool:
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="masa-ros-eval",
         description=__doc__.split("\n\n")[0],
         epilog="Other options go to masa-eval (see masa-eval --help).",
@@ -78,7 +85,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--bag-topic", help="image topic (default: the bag's only image topic)")
     p.add_argument("--name", help="sequence name of a single bag (default: the bag's folder name)")
     p.add_argument("--frames-dir", type=Path, help="keep the sequence folders extracted from bags here")
-    p.add_argument("--max-frames", type=int, help="only the first images")
+    p.add_argument("--max-frames", type=positive_int, help="only the first images")
     p.add_argument("--trackers", nargs="+", choices=TRACKERS, help="as masa-eval's (--live: masa only, the default)")
     p.add_argument("--live", action="store_true", help="MASA runs as the tracker node, fed over DDS in lockstep")
     p.add_argument("--frame-timeout", type=float, help="--live: seconds to wait for a frame's tracks (default 60)")
@@ -116,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             folder = (args.frames_dir or Path(tmp)) / (args.name or source.resolve().name)
             try:
                 frames = bag_to_sequence(source, next(gts), folder, args.bag_topic, args.max_frames)
-            except (BagError, ImageConversionError, FileNotFoundError) as err:
+            except (BagError, ImageConversionError, UsageError, OSError) as err:
                 print(f"masa-ros-eval: error: {err}", file=sys.stderr)
                 return 2
             print(f"masa-ros-eval: {frames} images from {source} -> {folder}", file=sys.stderr)

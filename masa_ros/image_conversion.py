@@ -11,15 +11,19 @@ Arrays are always RGB, ``uint8``, C-contiguous and own their memory (never a vie
 from __future__ import annotations
 
 import array
+import io
+import warnings
 
 import cv2
 import numpy as np
+from PIL import Image as PILImage
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 __all__ = [
     "SUPPORTED_ENCODINGS",
     "ImageConversionError",
+    "OversizeImageError",
     "compressed_to_rgb",
     "image_to_mask",
     "image_to_rgb",
@@ -30,6 +34,15 @@ __all__ = [
 
 class ImageConversionError(ValueError):
     """An image message (or array) that cannot be converted; the message says why."""
+
+
+class OversizeImageError(ImageConversionError):
+    """An image larger than the caller's ``max_pixels``, refused before it is decoded or copied."""
+
+
+def _check_size(width: int, height: int, max_pixels: int | None, what: str) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise OversizeImageError(f"{what} is {width}x{height} = {width * height} pixels, more than {max_pixels}")
 
 
 # encoding -> (channels, bytes per channel)
@@ -56,8 +69,8 @@ def _unsupported(encoding: str) -> ImageConversionError:
     )
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
-    """The image as an (H, W, 3) ``uint8`` RGB array.
+def image_to_rgb(msg: Image, max_pixels: int | None = None) -> np.ndarray:
+    """The image as an (H, W, 3) ``uint8`` RGB array; :class:`OversizeImageError` beyond ``max_pixels``.
 
     Supports rgb8, bgr8, rgba8, bgra8 (alpha dropped), mono8 (grey replicated to 3 channels) and mono16
     (scaled to 8 bits by its high byte, byte order from ``is_bigendian``). Honours ``step`` (rows padded
@@ -69,6 +82,7 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
         raise ImageConversionError(f"empty image: {width}x{height} ({encoding})")
+    _check_size(width, height, max_pixels, f"image ({encoding})")
     channels, depth = _LAYOUT[encoding]
     row_bytes = width * channels * depth
     if step < row_bytes:
@@ -148,17 +162,40 @@ def image_to_mask(msg: Image) -> np.ndarray:
     return image_to_rgb(msg)[:, :, 0] != 0
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """Decode a CompressedImage (JPEG, PNG, ... anything OpenCV reads) to an (H, W, 3) ``uint8`` RGB array."""
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int | None = None) -> np.ndarray:
+    """Decode a CompressedImage (JPEG, PNG, BMP, TIFF, WebP, ...) to an (H, W, 3) ``uint8`` RGB array.
+
+    The header is read first (Pillow, no pixel data decoded): an image beyond ``max_pixels`` is refused
+    with :class:`OversizeImageError`, and data Pillow cannot identify or verify never reaches the decoder.
+    """
     data = np.frombuffer(msg.data, dtype=np.uint8)
     if data.size == 0:
         raise ImageConversionError(f"compressed image (format {msg.format!r}) has no data")
+    width, height = _probe(data.tobytes(), msg.format)
+    _check_size(width, height, max_pixels, f"compressed image (format {msg.format!r})")
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if bgr is None:
         raise ImageConversionError(
             f"cannot decode compressed image (format {msg.format!r}, {data.size} bytes): not a JPEG/PNG OpenCV reads"
         )
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _probe(data: bytes, fmt: str) -> tuple[int, int]:
+    """(width, height) from the image's header, after checking its structure (chunk CRCs for PNG)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(data)) as probe:
+                size = probe.size
+                probe.verify()
+    except PILImage.DecompressionBombError as e:
+        raise OversizeImageError(f"compressed image (format {fmt!r}) is too large: {e}") from None
+    except Exception as e:
+        raise ImageConversionError(
+            f"cannot decode compressed image (format {fmt!r}, {len(data)} bytes): {type(e).__name__}: {e}"
+        ) from None
+    return size
 
 
 def _make_image(pixels: np.ndarray, header: Header | None, encoding: str) -> Image:

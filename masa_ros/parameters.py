@@ -1,15 +1,21 @@
 """Every parameter of the tracker node, declared in one place with its description and range.
 
 Node parameters (topics, scheduling) are listed in :data:`NODE_PARAMETERS`. Pipeline parameters
-mirror ``masa_core``'s config (``model.*``, ``detector.*``, ``tracker.*``, ``frame.*``) and are
-derived from it, so a new config key becomes a ROS parameter without a second list. Values are
-validated by ``masa_core.config``: a bad value refuses to start (or, at runtime, is rejected) with
-the message that names it. ``tracker.*`` and a few node parameters can change at runtime;
-everything that would rebuild the model is read-only.
+mirror ``masa_core``'s config (``model.*``, ``detector.*``, ``tracker.*``, ``frame.*``,
+``masks.*``) and are derived from it, so a new config key becomes a ROS parameter without a second
+list. ``config_file`` is declared first and read; every pipeline parameter is then declared with
+the file's value as its default, so a parameter given on the command line or in a params file
+overrides the file, and what ``ros2 param get`` shows is what runs. Every parameter has a value
+(``None`` in the config is a dynamically typed parameter that is not set).
+
+Values are validated by ``masa_core.config``: a bad value refuses to start (or, at runtime, is
+rejected) with the message that names it. ``tracker.*`` and a few node parameters can change at
+runtime; everything that would rebuild the model is read-only.
 """
 
 from __future__ import annotations
 
+import array
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +26,8 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from masa_core.config import PipelineConfig, config_from_dict, load_config
+
+MAX_IMAGE_PIXELS = 7680 * 4320  # 8K UHD
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,17 @@ NODE_PARAMETERS = (
         "publish_instance_image", False, "publish 'instance_ids' (mono16 track IDs) when masks are on", live=True
     ),
     NodeParameter("diagnostics_period", 1.0, "seconds between /diagnostics reports", (0.1, 60.0)),
+    NodeParameter(
+        "max_image_pixels",
+        MAX_IMAGE_PIXELS,
+        "largest image accepted, width x height; bigger ones are dropped (and counted) before decoding",
+        (1, 2**40),
+        live=True,
+    ),
 )
+NODE_NAMES = frozenset(p.name for p in NODE_PARAMETERS)
+# Sections of the pipeline config that may change while the node runs.
+LIVE_SECTIONS = ("tracker",)
 
 # Descriptions and ranges of the pipeline parameters (the config classes own their validation).
 PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
@@ -101,14 +119,21 @@ PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
 }
 
 
-def pipeline_defaults() -> dict[str, Any]:
-    """``{'tracker.match_score_thr': 0.5, ...}`` from the built-in config (None = unset)."""
+def flat_config(cfg: PipelineConfig) -> dict[str, Any]:
+    """``{'tracker.match_score_thr': 0.5, ...}`` of a config (tuples as lists, None = unset)."""
     out = {}
-    cfg = PipelineConfig()
     for section in dataclasses.fields(cfg):
         for name, value in dataclasses.asdict(getattr(cfg, section.name)).items():
             out[f"{section.name}.{name}"] = list(value) if isinstance(value, tuple) else value
     return out
+
+
+def pipeline_defaults() -> dict[str, Any]:
+    """The pipeline parameters with their built-in values (see :func:`flat_config`)."""
+    return flat_config(PipelineConfig())
+
+
+PIPELINE_NAMES = frozenset(pipeline_defaults())
 
 
 def _descriptor(name: str, description: str, bounds: tuple[float, float] | None, read_only: bool, default: Any):
@@ -123,27 +148,43 @@ def _descriptor(name: str, description: str, bounds: tuple[float, float] | None,
     return d
 
 
-def declare_all(node: Node) -> None:
-    """Declare node and pipeline parameters on ``node`` (values from the params file override)."""
+def declare_all(node: Node) -> PipelineConfig:
+    """Declare node and pipeline parameters on ``node``; returns the config read from ``config_file``.
+
+    Pipeline defaults come from ``config_file`` (built-in values where it is ''), so values from a
+    params file or ``-p`` override the file. Raises ``ConfigError`` for an unreadable or invalid file.
+    """
     for p in NODE_PARAMETERS:
         node.declare_parameter(p.name, p.default, _descriptor(p.name, p.description, p.bounds, not p.live, p.default))
-    for name, default in pipeline_defaults().items():
+    base = load_config(node.get_parameter("config_file").value or None)
+    for name, default in flat_config(base).items():
         description, bounds = PIPELINE_DOCS.get(name, ("", None))
-        live = name.startswith("tracker.")
-        if isinstance(default, list) and not default:  # an empty list has no ROS type: declare as strings
-            node.declare_parameter(
-                name, Parameter.Type.STRING_ARRAY, _descriptor(name, description, None, not live, default)
-            )
-            continue
-        node.declare_parameter(name, default, _descriptor(name, description, bounds, not live, default))
+        descriptor = _descriptor(name, description, bounds, not name.startswith(LIVE_SECTIONS), default)
+        if isinstance(default, list) and not default:
+            _declare_empty_list(node, name, descriptor)
+        else:
+            node.declare_parameter(name, default, descriptor)
+    return base
+
+
+def _declare_empty_list(node: Node, name: str, descriptor: ParameterDescriptor) -> None:
+    """Declare a string-array parameter whose default is ``[]``: an empty list has no ROS type of its
+    own, so it is declared by type, given ``[]`` unless overridden, then made read-only if it is."""
+    writable = ParameterDescriptor(name=name, description=descriptor.description)
+    node.declare_parameter(name, Parameter.Type.STRING_ARRAY, writable)
+    if _value(node, name) is None:
+        node.set_parameters([Parameter(name, Parameter.Type.STRING_ARRAY, [])])
+    descriptor.type = Parameter.Type.STRING_ARRAY.value
+    node.set_descriptor(name, descriptor)
 
 
 def _value(node: Node, name: str) -> Any:
-    """A parameter's value; None when it was declared by type only and never set."""
+    """A parameter's value (arrays as lists); None when it is not set."""
     try:
-        return node.get_parameter(name).value
+        value = node.get_parameter(name).value
     except ParameterUninitializedException:
         return None
+    return list(value) if isinstance(value, list | tuple | array.array) else value
 
 
 def node_settings(node: Node) -> dict[str, Any]:
@@ -151,17 +192,28 @@ def node_settings(node: Node) -> dict[str, Any]:
     return {p.name: node.get_parameter(p.name).value for p in NODE_PARAMETERS}
 
 
+def split_changes(params: list[Parameter]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(node changes, pipeline changes, other names) of a parameter update, each by its owner."""
+    node_changes: dict[str, Any] = {}
+    pipeline_changes: dict[str, Any] = {}
+    unknown: list[str] = []
+    for p in params:
+        if p.name in NODE_NAMES:
+            node_changes[p.name] = p.value
+        elif p.name in PIPELINE_NAMES:
+            pipeline_changes[p.name] = p.value
+        else:
+            unknown.append(p.name)
+    return node_changes, pipeline_changes, unknown
+
+
 def pipeline_config(node: Node, changes: dict[str, Any] | None = None) -> PipelineConfig:
-    """The validated pipeline config: ``config_file`` with every parameter that differs from the
-    built-in default laid over it. Raises ``masa_core.ConfigError`` naming a bad parameter."""
-    values = {name: _value(node, name) for name in pipeline_defaults()}
+    """The validated pipeline config of the current parameter values with ``changes`` laid over them.
+    Raises ``masa_core.ConfigError`` naming a bad parameter."""
+    values = {name: _value(node, name) for name in PIPELINE_NAMES}
     values.update(changes or {})
-    defaults = pipeline_defaults()
     nested: dict[str, dict[str, Any]] = {}
     for name, value in values.items():
-        value = list(value) if isinstance(value, list | tuple) else value
-        if value is None or value == defaults[name]:
-            continue
         section, key = name.split(".", 1)
-        nested.setdefault(section, {})[key] = value
-    return config_from_dict(nested, load_config(node.get_parameter("config_file").value or None))
+        nested.setdefault(section, {})[key] = list(value) if isinstance(value, tuple | array.array) else value
+    return config_from_dict(nested)

@@ -18,19 +18,24 @@ import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from masa_core.cli.common import OneLineParser, finite_float, positive_int
 from masa_ros.bag_io import TRACKS_TYPE, BagError, open_writer, typestore
 from masa_ros.msg import TrackedObjectArray
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="masa-ros-record", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="masa-ros-record", description=__doc__.split("\n\n")[0])
     p.add_argument("bag", type=Path, help="output rosbag2 folder (must not exist)")
     p.add_argument("--tracks-topic", default="tracks")
     p.add_argument("--image-topic", help="also record sensor_msgs/Image from this topic")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
-    p.add_argument("--count", type=int, help="stop after this many tracks messages")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--idle", type=float, help="stop when no tracks arrive for this many seconds (after the first)")
+    p.add_argument("--count", type=positive_int, help="stop after this many tracks messages")
+    p.add_argument("--duration", type=finite_float(0.0, strict=True), help="stop after this many seconds")
+    p.add_argument(
+        "--idle",
+        type=finite_float(0.0, strict=True),
+        help="stop when no tracks arrive for this many seconds (after the first)",
+    )
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
 

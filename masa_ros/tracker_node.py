@@ -22,11 +22,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -35,12 +36,19 @@ from std_msgs.msg import Header
 
 from masa_core import ConfigError, Detections, FrameError, Pipeline
 from masa_core.assets import AssetError
+from masa_core.detectors.factory import MASA_HEAD
 from masa_core.models.checkpoint import CheckpointError
 from masa_core.pipeline import STAGES
 from masa_core.visualize import TrackPainter
-from masa_ros.image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image
+from masa_ros.image_conversion import (
+    ImageConversionError,
+    OversizeImageError,
+    compressed_to_rgb,
+    image_to_rgb,
+    rgb_to_image,
+)
 from masa_ros.msg import DetectionArray, TrackedObjectArray
-from masa_ros.parameters import declare_all, node_settings, pipeline_config
+from masa_ros.parameters import declare_all, node_settings, pipeline_config, split_changes
 from masa_ros.stamp_pairing import StampBuffer
 from masa_ros.track_messages import (
     detections_from_msg,
@@ -53,14 +61,18 @@ from masa_ros.track_messages import (
 
 @dataclass
 class Health:
-    """Counters and timings the node reports on /diagnostics."""
+    """Counters and timings the node reports on /diagnostics. Every image received is, at any time,
+    processed, dropped (stale, invalid, oversize, no detections), failed (errors), queued or in progress."""
 
     received: int = 0
     processed: int = 0
     dropped_stale: int = 0
     invalid_images: int = 0
+    oversize_images: int = 0
     no_detections: int = 0
     errors: int = 0
+    callback_errors: int = 0
+    in_progress: int = 0  # 1 while the worker holds an image
     latency_s: deque = field(default_factory=lambda: deque(maxlen=100))
     stage_s: dict[str, deque] = field(default_factory=lambda: {s: deque(maxlen=100) for s in STAGES})
 
@@ -76,6 +88,8 @@ class TrackerNode(Node):
         declare_all(self)
         self.settings = node_settings(self)
         self.pipeline = Pipeline(pipeline_config(self))
+        if not self.settings["given_detections"]:
+            self._build_detector()
         self.health = Health()
         self.painter = TrackPainter()
         self._pending: deque = deque(maxlen=self.settings["queue_size"] if self.settings["process_all_frames"] else 1)
@@ -109,6 +123,17 @@ class TrackerNode(Node):
             f"{'given detections' if self.settings['given_detections'] else self.pipeline.config.detector.kind})"
         )
 
+    def _build_detector(self) -> None:
+        """Build the configured detector now, so a missing detections file or weights file refuses to
+        start instead of failing every frame."""
+        kind = self.pipeline.config.detector.kind
+        if kind == MASA_HEAD:
+            return
+        try:
+            self.pipeline.detector  # noqa: B018 - built on first access
+        except (OSError, ValueError, TypeError) as e:
+            raise ConfigError(f"cannot build detector.kind {kind!r}: {e}") from e
+
     # --- callbacks (executor thread): never block on inference -------------------------------
     def _on_image(self, msg: Image | CompressedImage) -> None:
         with self._wake:
@@ -125,14 +150,27 @@ class TrackerNode(Node):
             self._wake.notify()
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        changes = {p.name: p.value for p in params}
-        try:
-            cfg = pipeline_config(self, changes)
-        except ConfigError as e:
-            return SetParametersResult(successful=False, reason=str(e))
-        self.pipeline.configure_tracker(cfg.tracker)
-        self.settings.update({k: v for k, v in changes.items() if k in self.settings})
+        """Route each changed parameter to its owner: node settings, or the pipeline's live sections."""
+        node_changes, pipeline_changes, others = split_changes(params)
+        unknown = [name for name in others if not self.has_parameter(name)]  # rclpy's own (use_sim_time) pass
+        if unknown:
+            return SetParametersResult(successful=False, reason=f"unknown parameter {unknown[0]!r}")
+        if pipeline_changes:
+            try:
+                cfg = pipeline_config(self, pipeline_changes)
+            except ConfigError as e:
+                return SetParametersResult(successful=False, reason=str(e))
+            self.pipeline.configure_tracker(cfg.tracker)
+        self.settings.update(node_changes)
         return SetParametersResult(successful=True)
+
+    def note_callback_error(self, error: BaseException) -> None:
+        """Count and log a callback or service that raised (the spin loop keeps going)."""
+        self.health.callback_errors += 1
+        self.get_logger().error(
+            f"a callback failed ({self.health.callback_errors} so far): {type(error).__name__}: {error}",
+            throttle_duration_sec=5.0,
+        )
 
     # --- worker thread --------------------------------------------------------------------
     def _next_item(self) -> tuple[Any, float, Detections | None] | None:
@@ -143,11 +181,13 @@ class TrackerNode(Node):
                     msg, received = self._pending[0]
                     if not self.settings["given_detections"]:
                         self._pending.popleft()
+                        self.health.in_progress = 1
                         return msg, received, None
                     with self._lock:
                         dets = self._detections.take(stamp_ns(msg.header))
                     if dets is not None:
                         self._pending.popleft()
+                        self.health.in_progress = 1
                         return msg, received, dets
                     if time.perf_counter() - received > self.settings["detections_wait"]:
                         self._pending.popleft()
@@ -163,6 +203,9 @@ class TrackerNode(Node):
             msg, received, dets = item
             try:
                 self._process(msg, received, dets)
+            except OversizeImageError as e:
+                self.health.oversize_images += 1
+                self.get_logger().warning(f"image dropped: {e}", throttle_duration_sec=5.0)
             except (ImageConversionError, FrameError) as e:
                 self.health.invalid_images += 1
                 self.get_logger().warning(f"image dropped: {e}", throttle_duration_sec=5.0)
@@ -171,9 +214,12 @@ class TrackerNode(Node):
                     return
                 self.health.errors += 1
                 self.get_logger().error(f"frame failed:\n{traceback.format_exc()}", throttle_duration_sec=5.0)
+            finally:
+                self.health.in_progress = 0
 
     def _process(self, msg: Image | CompressedImage, received: float, dets: Detections | None) -> None:
-        frame = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+        limit = self.settings["max_image_pixels"]
+        frame = compressed_to_rgb(msg, limit) if isinstance(msg, CompressedImage) else image_to_rgb(msg, limit)
         stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
         result = self.pipeline.process(frame, dets, stamp=stamp if stamp > 0 else None)
         height, width = frame.shape[:2]
@@ -197,19 +243,27 @@ class TrackerNode(Node):
             "images processed": h.processed,
             "dropped (stale)": h.dropped_stale,
             "dropped (invalid image)": h.invalid_images,
+            "dropped (oversize image)": h.oversize_images,
             "dropped (no detections)": h.no_detections,
+            "images queued": len(self._pending),
+            "images in progress": h.in_progress,
+            "detections buffered": len(self._detections),
             "detections without image": self._detections.evicted,
             "boxes dropped (invalid)": self.pipeline.stats.boxes_dropped,
             "stamps not advancing (repeated, backwards or invalid)": getattr(self.pipeline.tracker, "time_faults", 0),
             "errors": h.errors,
+            "callback errors": h.callback_errors,
             "latency ms (mean of last 100)": _mean_ms(h.latency_s),
         }
         values.update({f"{s} ms": _mean_ms(d) for s, d in h.stage_s.items()})
-        level = DiagnosticStatus.OK if h.errors == 0 else DiagnosticStatus.WARN
+        failures = [
+            f"{n} {what}" for n, what in ((h.errors, "frames failed"), (h.callback_errors, "callbacks failed")) if n
+        ]
+        level = DiagnosticStatus.WARN if failures else DiagnosticStatus.OK
         status = DiagnosticStatus(
             level=level,
             name=f"{self.get_name()}: tracking",
-            message="ok" if level == DiagnosticStatus.OK else f"{h.errors} frames failed",
+            message=", ".join(failures) or "ok",
             hardware_id=str(self.pipeline.model.device),
             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
         )
@@ -244,6 +298,7 @@ def _header(node: Node) -> Header:
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``tracker_node`` executable; exit code 2 when parameters are invalid."""
     rclpy.init(args=args)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # bad images are counted and logged throttled
     try:
         node = TrackerNode()
     except (ConfigError, ParameterException, AssetError, CheckpointError, ImportError) as e:
@@ -253,13 +308,27 @@ def main(args: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
+        spin_guarded(executor, node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def spin_guarded(executor: Executor, node: TrackerNode) -> None:
+    """``executor.spin()``, except that a callback or service that raises (a malformed request rclpy
+    itself cannot parse, say) is logged and counted on /diagnostics instead of ending the node."""
+    while executor.context.ok():
+        try:
+            executor.spin_once(timeout_sec=0.5)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            raise
+        except Exception as e:
+            if not executor.context.ok():
+                return
+            node.note_callback_error(e)
 
 
 if __name__ == "__main__":

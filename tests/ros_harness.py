@@ -21,19 +21,24 @@ PARAMS_FILE = REPO / "config" / "tracker.yaml"
 TEST_PARAMETERS = {"model.input_size": 128, "model.device": "cpu"}
 
 
-def node_command(parameters: dict[str, object], name: str = "masa_tracker") -> list[str]:
+def node_command(parameters: dict[str, object], name: str = "masa_tracker", namespace: str = "") -> list[str]:
     """The command line that starts the node with the shipped params file and ``parameters``."""
     cmd = [str(EXECUTABLE), "--ros-args", "--params-file", str(PARAMS_FILE), "-r", f"__node:={name}"]
+    if namespace:
+        cmd += ["-r", f"__ns:={namespace}"]
     for key, value in {**TEST_PARAMETERS, **parameters}.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         cmd += ["-p", f"{key}:={text}"]
     return cmd
 
 
-def start_node(parameters: dict[str, object], log: Path, name: str = "masa_tracker") -> subprocess.Popen:
+def start_node(
+    parameters: dict[str, object], log: Path, name: str = "masa_tracker", namespace: str = ""
+) -> subprocess.Popen:
     """Start the node process; its output goes to ``log``."""
     env = dict(os.environ)
-    return subprocess.Popen(node_command(parameters, name), stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+    cmd = node_command(parameters, name, namespace)
+    return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
 
 
 def stop_node(proc: subprocess.Popen) -> None:

@@ -14,6 +14,7 @@ from std_msgs.msg import Header
 from masa_ros.image_conversion import (
     SUPPORTED_ENCODINGS,
     ImageConversionError,
+    OversizeImageError,
     compressed_to_rgb,
     image_to_mask,
     image_to_rgb,
@@ -226,3 +227,43 @@ def test_compressed_undecodable_and_empty():
         compressed_to_rgb(CompressedImage(format="jpeg", data=array.array("B", b"\x00\x01\x02\x03")))
     with pytest.raises(ImageConversionError, match="has no data"):
         compressed_to_rgb(CompressedImage(format="png"))
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A valid PNG header that declares ``width`` x ``height``, with a few bytes of pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [16000, 9000])
+def test_a_decompression_bomb_is_refused_from_its_header(side):
+    msg = CompressedImage(format="png", data=array.array("B", _png_declaring(side, side)))
+    assert len(msg.data) < 200
+    with pytest.raises(OversizeImageError, match=f"{side}x{side}|too large"):
+        compressed_to_rgb(msg, max_pixels=7680 * 4320)
+
+
+def test_max_pixels_caps_raw_and_compressed_images(rgb):
+    msg = make_image(rgb, "rgb8")
+    pixels = rgb.shape[0] * rgb.shape[1]
+    assert image_to_rgb(msg, max_pixels=pixels).shape == rgb.shape
+    with pytest.raises(OversizeImageError, match=f"more than {pixels - 1}"):
+        image_to_rgb(msg, max_pixels=pixels - 1)
+    png = CompressedImage(format="png", data=array.array("B", cv2.imencode(".png", rgb)[1].tobytes()))
+    assert compressed_to_rgb(png, max_pixels=pixels).shape == rgb.shape
+    with pytest.raises(OversizeImageError):
+        compressed_to_rgb(png, max_pixels=pixels - 1)
+
+
+def test_a_damaged_png_is_refused_before_the_decoder_sees_it(rgb, capfd):
+    data = bytearray(cv2.imencode(".png", rgb)[1].tobytes())
+    data[-20] ^= 0xFF  # inside the last IDAT: its CRC no longer matches
+    with pytest.raises(ImageConversionError, match="cannot decode"):
+        compressed_to_rgb(CompressedImage(format="png", data=array.array("B", bytes(data))))
+    assert "libpng" not in capfd.readouterr().err  # OpenCV's decoder never ran

@@ -33,7 +33,7 @@ RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 class Peer:
     """The test's side of the topics: publishes images and detections, collects tracks and diagnostics."""
 
-    def __init__(self) -> None:
+    def __init__(self, service: str = "/masa_tracker/set_parameters") -> None:
         self.node = rclpy.create_node("masa_test_peer")
         self.images = self.node.create_publisher(Image, "image", RELIABLE)
         self.detections = self.node.create_publisher(DetectionArray, "detections_in", RELIABLE)
@@ -41,7 +41,7 @@ class Peer:
         self.diagnostics: list[DiagnosticArray] = []
         self.node.create_subscription(TrackedObjectArray, "tracks", self.tracks.append, 50)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 50)
-        self.params = self.node.create_client(SetParameters, "/masa_tracker/set_parameters")
+        self.params = self.node.create_client(SetParameters, service)
 
     def wait_connected(self) -> None:
         assert spin_until(

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from masa_core.assets import AssetError
+from masa_core.cli.common import OneLineParser, UsageError, check_text_file, check_writable_folder
 from masa_core.config import ConfigError, PipelineConfig, load_config
 from masa_core.eval.degrade import Degradation
 from masa_core.eval.given_boxes import (
@@ -53,7 +54,7 @@ from masa_core.video_io import FrameSource, VideoError
 
 COLUMNS = ("HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW")
 REPORT_COLUMNS = (*COLUMNS, "TETA", "TETA_LocA", "TETA_AssocA", "TETA_ClsA")
-USER_ERRORS = (ConfigError, VideoError, AssetError, CheckpointError, MotFormatError, ImportError)
+USER_ERRORS = (ConfigError, VideoError, AssetError, CheckpointError, MotFormatError, UsageError, ImportError)
 LIVE_HINT = (
     "--live is masa-ros-eval's: masa-eval runs the trackers in this process and needs no ROS; "
     "to evaluate the tracker node over DDS run masa-ros-eval --live SEQUENCE_DIR ... (docs/evaluation.md)"
@@ -78,7 +79,7 @@ def sequence_inputs(folder: Path) -> tuple[Path, Path]:
     gt = folder / "gt" / "gt.txt"
     if not gt.is_file():
         raise SequenceError(f"sequence {folder}: ground truth {gt} not found")
-    return frames, gt
+    return frames, check_text_file(gt, "ground truth")
 
 
 def tracker_name(tracker: str, input_size: int, masa_name: str, own_detector: bool = False, via: str = "") -> str:
@@ -155,7 +156,7 @@ def offline_track(config: PipelineConfig | None, cache_frames: int = 0) -> Track
 def parse_args(
     argv: list[str] | None, default_sequences: list[Path] | None = None, prog: str = "masa-eval"
 ) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog=prog, description=__doc__.split("\n\n")[0])
     nargs = "*" if default_sequences else "+"
     p.add_argument("sequences", type=Path, nargs=nargs, help="MOTChallenge sequence folders")
     p.add_argument("--sequences", dest="sequences_opt", type=Path, nargs="+", help=argparse.SUPPRESS)
@@ -242,6 +243,8 @@ def run(
     the names in the tables. It gets the validated MASA config as ``config`` (None without MASA).
     """
     inputs = [(folder, *sequence_inputs(folder)) for folder in args.sequences]  # check all before running
+    for folder in {args.out, args.report or args.out}:
+        check_writable_folder(folder, "output folder")
     names = {folder.name for folder in args.sequences}
     if len(names) < len(args.sequences):
         raise SequenceError("two sequence folders have the same name; results would overwrite each other")

@@ -7,6 +7,10 @@ annotated MP4.
 With ``--masks`` each track also gets a SAM box-prompted instance mask: they are drawn in the MP4
 and written as a MOTS file (``frame id class_id img_h img_w rle``) next to the results, named
 ``<results stem>.mots.txt``; see docs/masks.md.
+
+Outputs are checked to be writable before the run, written under temporary names and moved into
+place only when the whole run succeeds. A video that ends before the frame count its container
+declares is an error unless ``--accept-short-video``. User errors exit with code 2 and one line.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from masa_core.assets import AssetError
+from masa_core.cli.common import AtomicOutput, OneLineParser, UsageError, check_text_file, positive_int
 from masa_core.config import ConfigError, PipelineConfig, load_config
 from masa_core.eval.mot_format import MotFormatError, MotRows, write_mot
 from masa_core.models.checkpoint import CheckpointError
@@ -29,11 +34,11 @@ from masa_core.segmentation.rle import MOTS_PEDESTRIAN, MotsObject, remove_overl
 from masa_core.video_io import FrameSource, VideoError, VideoWriter
 from masa_core.visualize import TrackPainter
 
-USER_ERRORS = (ConfigError, VideoError, AssetError, CheckpointError, MotFormatError, ImportError)
+USER_ERRORS = (ConfigError, VideoError, AssetError, CheckpointError, MotFormatError, UsageError, ImportError)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="masa-track", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="masa-track", description=__doc__.split("\n\n")[0])
     p.add_argument("input", type=Path, help="video file or folder of images")
     p.add_argument("--detections", type=Path, help="MOTChallenge det/gt file: track these boxes (given observations)")
     p.add_argument("--output", type=Path, help="MOTChallenge results file (default runs/<input>/results.txt)")
@@ -51,7 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--checkpoint", help="MASA weights: an official MASA checkpoint or one saved by masa_core")
     p.add_argument("--backbone-checkpoint", help="backbone weights: SAM's sam_vit_{b,h}_*.pth for masa_sam_{b,h}")
     p.add_argument("--masks", action="store_true", help="segment each track (SAM box prompts); write a MOTS file")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
+    p.add_argument(
+        "--accept-short-video",
+        action="store_true",
+        help="track a video that ends before the frame count its container declares (else an error)",
+    )
     p.add_argument("--gt", type=Path, help="MOTChallenge ground truth: print HOTA / IDF1 / MOTA at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -83,18 +93,56 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Track ``args.input``; returns the summary that :func:`main` prints."""
+    for path, what in ((args.detections, "detections file"), (args.gt, "ground truth file")):
+        if path is not None:
+            check_text_file(path, what)
     cfg: PipelineConfig = load_config(args.config, overrides_from(args))
     source = FrameSource(args.input, args.max_frames)
+    outputs = prepare_outputs(args, cfg)
+    try:
+        summary = track(args, cfg, source, outputs)
+        for out in outputs.values():
+            out.commit()
+    finally:
+        for out in outputs.values():
+            out.discard()
+    if args.gt:
+        from masa_core.eval.metrics import evaluate_mot
+
+        summary["metrics"] = evaluate_mot(args.gt, outputs["results"].path, num_frames=summary["frames"])
+    return summary
+
+
+def prepare_outputs(args: argparse.Namespace, cfg: PipelineConfig) -> dict[str, AtomicOutput]:
+    """The output files (results, MOTS with masks, video unless --no-video), checked writable now."""
     run_dir = Path("runs") / args.input.stem
-    results_path = args.output or run_dir / "results.txt"
-    video_path = None if args.no_video else (args.video or run_dir / "tracks.mp4")
+    results = args.output or run_dir / "results.txt"
+    paths = {"results": (results, "results file")}
+    if cfg.masks.enabled:
+        paths["mots"] = (results.with_suffix(".mots.txt"), "MOTS file")
+    if not args.no_video:
+        paths["video"] = (args.video or run_dir / "tracks.mp4", "video")
+    outputs: dict[str, AtomicOutput] = {}
+    try:
+        for key, (path, what) in paths.items():
+            outputs[key] = AtomicOutput(path, what)
+    except UsageError:
+        for out in outputs.values():
+            out.discard()
+        raise
+    return outputs
+
+
+def track(
+    args: argparse.Namespace, cfg: PipelineConfig, source: FrameSource, outputs: dict[str, AtomicOutput]
+) -> dict[str, Any]:
+    """Run the pipeline over ``source``, writing into the outputs' temporary files; the summary."""
     pipeline = Pipeline(cfg)
     painter = TrackPainter()
     rows: dict[int, MotRows] = {}
     ids: set[int] = set()
-    mots_path = results_path.with_suffix(".mots.txt") if cfg.masks.enabled else None
     mots: list[MotsObject] = []
-    writer = VideoWriter(video_path, source.fps) if video_path else None
+    writer = VideoWriter(outputs["video"].tmp, source.fps) if "video" in outputs else None
     start = time.perf_counter()
     try:
         for frame in tqdm(source, total=len(source), unit="frame", disable=args.quiet, desc="masa-track"):
@@ -102,7 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             tracks = result.tracks
             ids.update(t.id for t in tracks)
             rows[result.frame_index] = MotRows.from_tracks(tracks)
-            if mots_path:
+            if "mots" in outputs:
                 mots.extend(mots_objects(result.frame_index + 1, tracks, frame.shape[0], frame.shape[1]))
             if writer:
                 writer.write(painter.draw(frame, tracks))
@@ -110,11 +158,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if writer:
             writer.close()
     elapsed = time.perf_counter() - start
-    write_mot(results_path, rows, zero_based=True)
-    if mots_path:
-        write_mots(mots_path, mots)
+    short = source.shortfall()
+    if short and not args.accept_short_video:
+        raise VideoError(f"{short}; nothing written (--accept-short-video tracks the frames there are)")
+    if short:
+        print(f"masa-track: warning: {short}", file=sys.stderr)
+    write_mot(outputs["results"].tmp, rows, zero_based=True)
+    if "mots" in outputs:
+        write_mots(outputs["mots"].tmp, mots)
     stats = pipeline.stats
-    summary: dict[str, Any] = {
+    return {
         "frames": stats.frames,
         "seconds": elapsed,
         "fps": stats.frames / elapsed if elapsed else 0.0,
@@ -122,17 +175,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "boxes_in": stats.boxes_in,
         "boxes_dropped": stats.boxes_dropped,
         "ms_per_frame": stats.mean_ms(),
-        "results": str(results_path),
-        "video": str(video_path) if video_path else None,
-        "mots": str(mots_path) if mots_path else None,
+        "results": str(outputs["results"].path),
+        "video": str(outputs["video"].path) if "video" in outputs else None,
+        "mots": str(outputs["mots"].path) if "mots" in outputs else None,
         "device": str(pipeline.model.device),
         "input_size": cfg.model.input_size,
     }
-    if args.gt:
-        from masa_core.eval.metrics import evaluate_mot
-
-        summary["metrics"] = evaluate_mot(args.gt, results_path, num_frames=stats.frames)
-    return summary
 
 
 def mots_objects(frame: int, tracks: list[Track], height: int, width: int) -> list[MotsObject]:

@@ -55,6 +55,9 @@ class HOGPeopleDetector:
     def __call__(self, frame: np.ndarray, frame_index: int = 0) -> Detections:
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"HOGPeopleDetector expects an (H, W, 3) RGB frame, got shape {frame.shape}")
+        win_w, win_h = self._hog.winSize
+        if frame.shape[0] < win_h or frame.shape[1] < win_w:  # OpenCV crashes on frames below one window
+            return Detections.empty()
         stride = (self.win_stride, self.win_stride)
         rects, weights = self._hog.detectMultiScale(
             np.ascontiguousarray(frame, dtype=np.uint8),

@@ -47,12 +47,15 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if "GLOBAL" not in str(e).upper():  # not a pickle of objects at all: random or damaged bytes
+            raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint, or corrupt") from e
         raise CheckpointError(
             f"refusing {path}: it needs code execution to unpickle, which weights_only loading does not "
             f"allow ({str(e).splitlines()[0]})"
         ) from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({e})") from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, LookupError, TypeError) as e:
+        # a text file or damaged bytes fail deep inside the unpickler (KeyError, IndexError, ...)
+        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({type(e).__name__}: {e})") from e
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a dictionary of tensors")
     return dict(obj)
