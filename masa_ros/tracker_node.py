@@ -35,6 +35,7 @@ from std_msgs.msg import Header
 
 from masa_core import ConfigError, Detections, FrameError, Pipeline
 from masa_core.assets import AssetError
+from masa_core.models.backends import describe
 from masa_core.models.checkpoint import CheckpointError
 from masa_core.pipeline import STAGES
 from masa_core.visualize import TrackPainter
@@ -104,9 +105,8 @@ class TrackerNode(Node):
         self._worker = threading.Thread(target=self._work, name="masa_inference", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"tracking on {self.pipeline.model.device} (variant {self.pipeline.config.model.variant}, "
-            f"input {self.pipeline.config.model.input_size} px, "
-            f"{'given detections' if self.settings['given_detections'] else self.pipeline.config.detector.kind})"
+            f"tracking: {describe(self.pipeline.model)}, "
+            f"{'given detections' if self.settings['given_detections'] else self.pipeline.config.detector.kind}"
         )
 
     # --- callbacks (executor thread): never block on inference -------------------------------
