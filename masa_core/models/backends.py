@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,7 +209,9 @@ class OpenVINORuntime:
         return run
 
     def _convert(self, module: _Traceable, tensors: list[Tensor]) -> Any:
-        with torch.inference_mode(False), torch.no_grad(), torchvision_kernel():
+        with torch.inference_mode(False), torch.no_grad(), torchvision_kernel(), warnings.catch_warnings():
+            # Shapes are fixed per conversion, so the tracer's "treated as a constant" warnings do not apply.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             example = tuple(t.clone() for t in tensors)  # normal tensors: tracing refuses inference tensors
             # Traced here without torch's re-run check (half the conversion time); equality is tested.
             traced = torch.jit.trace(module, example, check_trace=False, strict=False)
