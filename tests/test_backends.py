@@ -71,7 +71,7 @@ def outputs(model, image: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.
 
 
 def test_openvino_backbone_adapter_and_embeddings_equal_torch(torch_model, ov_model, image) -> None:
-    assert set(converted_parts(ov_model)) == {"backbone", "adapter"}
+    assert set(converted_parts(ov_model)) == {"backbone", "adapter", "track_head"}
     taps, pyramid, emb = outputs(ov_model, image)
     ref_taps, ref_pyramid, ref_emb = outputs(torch_model, image)
     assert rel_err(taps, ref_taps) < RTOL
@@ -93,7 +93,7 @@ def test_tud_campus_with_given_boxes_tracks_the_same_through_openvino(torch_mode
 
 def test_a_second_model_loads_the_cached_conversion(ov_model, cache, image, torch_model, monkeypatch) -> None:
     outputs(ov_model, image)  # converted (or already) for this shape
-    assert len(list(cache.glob("*.xml"))) == len(list(cache.glob("*.json"))) == 2
+    assert len(list(cache.glob("*.xml"))) == len(list(cache.glob("*.json"))) == 3  # backbone, adapter, track head
 
     def no_conversion(*args, **kwargs):
         raise AssertionError("converted again instead of reading the cache")
@@ -101,6 +101,10 @@ def test_a_second_model_loads_the_cached_conversion(ov_model, cache, image, torc
     monkeypatch.setattr(OpenVINORuntime, "_convert", no_conversion)
     again = build_runtime_model(dataclasses.replace(CONFIG, cache_dir=str(cache)))
     assert rel_err(outputs(again, image)[1], outputs(torch_model, image)[1]) < RTOL
+    three = torch.cat([BOXES, BOXES[:1] + 5])  # another number of boxes: the same track head conversion
+    with torch.inference_mode():
+        embeds = again.embed(again.adapter(again.backbone(image)), three)
+        assert rel_err([embeds], [torch_model.embed(torch_model.adapter(torch_model.backbone(image)), three)]) < RTOL
     assert not any(p.failed for p in converted_parts(again).values())
 
 

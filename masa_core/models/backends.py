@@ -1,10 +1,11 @@
 """Inference backends for the MASA model: eager torch, OpenVINO on the CPU, TensorRT on CUDA.
 
-:func:`accelerate` replaces the ``forward`` of the model's backbone and adapter (backbone maps →
-fused pyramid) with a :class:`ConvertedPart`: on the first input of a shape it converts the part,
-then runs the converted graph. The modules keep their class, weights and state dict, so every caller
-(the pipeline, masks, the detection head, checkpoints) sees the same model; RoIAlign, the track head,
-the detection head and the mask decoder run in torch. A part that cannot convert is named in a warning
+:func:`accelerate` replaces the ``forward`` of the model's backbone, adapter (backbone maps → fused
+pyramid) and track head (RoI features → embeddings; OpenVINO only, with the number of boxes left
+open) with a :class:`ConvertedPart`: on the first input of a shape it converts the part, then runs
+the converted graph. The modules keep their class, weights and state dict, so every caller (the
+pipeline, masks, the detection head, checkpoints) sees the same model; preprocessing, RoIAlign, the
+detection head and the mask decoder run in torch. A part that cannot convert is named in a warning
 and runs in torch from then on; the other part keeps its backend.
 
 OpenVINO graphs are converted once and cached on disk (:class:`IRCache`), keyed by variant, part,
@@ -35,7 +36,6 @@ LOG = logging.getLogger("masa_core.backends")
 
 AUTO, TORCH, OPENVINO, TENSORRT = "auto", "torch", "openvino", "tensorrt"
 BACKENDS = (AUTO, TORCH, OPENVINO, TENSORRT)
-PARTS = ("backbone", "adapter")
 CACHE_FORMAT = 1
 
 Runner = Callable[[list[Tensor]], list[Tensor]]
@@ -152,25 +152,40 @@ class IRCache:
             os.replace(record, paths["json"])
 
 
+@dataclass(frozen=True)
+class Part:
+    """A module the backend runs: its name in the model, how it is called and what it returns.
+
+    list_input: called with one list of tensors (the adapter's taps), else with tensors.
+    list_output: returns a list of tensors, else one tensor. dynamic_batch: the first dimension
+    varies from call to call (boxes), so the conversion leaves it open instead of fixing it.
+    """
+
+    name: str
+    list_input: bool = False
+    list_output: bool = True
+    dynamic_batch: bool = False
+
+
 class _Traceable(nn.Module):
     """``fn`` (a part's original forward) as a module over flat tensors, returning a tuple."""
 
-    def __init__(self, part: nn.Module, fn: Callable[..., Any], list_input: bool) -> None:
+    def __init__(self, part: nn.Module, fn: Callable[..., Any], spec: Part) -> None:
         super().__init__()
         self.part = part
         self.fn = fn
-        self.list_input = list_input
+        self.spec = spec
 
     def forward(self, *tensors: Tensor) -> tuple[Tensor, ...]:
-        out = self.fn(list(tensors)) if self.list_input else self.fn(*tensors)
-        return tuple(out)
+        out = self.fn(list(tensors)) if self.spec.list_input else self.fn(*tensors)
+        return tuple(out) if self.spec.list_output else (out,)
 
 
 class OpenVINORuntime:
     """Converts a part with ``ov.convert_model`` (torchvision's deformable convolution, which maps to
     OpenVINO's), caches it and compiles it for the CPU in fp32, tuned for latency."""
 
-    name, device, precision = OPENVINO, "cpu", "fp32"
+    name, device, precision, dynamic_batch = OPENVINO, "cpu", "fp32", True
 
     def __init__(self, variant: str, input_size: int, cache_dir: Path) -> None:
         import openvino as ov
@@ -183,7 +198,7 @@ class OpenVINORuntime:
         self.version = ov.get_version()
 
     def compile(self, name: str, module: _Traceable, tensors: list[Tensor], weights: str) -> Runner:
-        shapes = [list(t.shape) for t in tensors]
+        shapes = [[-1, *t.shape[1:]] if module.spec.dynamic_batch else list(t.shape) for t in tensors]
         key = {
             "format": CACHE_FORMAT,
             "variant": self.variant,
@@ -197,7 +212,7 @@ class OpenVINORuntime:
         }
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         stem = f"{self.variant}-{self.input_size}-{name}-{digest}"
-        model = self.cache.get_or_build(stem, key, lambda: self._convert(module, tensors))
+        model = self.cache.get_or_build(stem, key, lambda: self._convert(module, tensors, shapes))
         config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
         compiled = self.core.compile_model(model, "CPU", config)
         request, outputs = compiled.create_infer_request(), len(compiled.outputs)
@@ -208,21 +223,24 @@ class OpenVINORuntime:
 
         return run
 
-    def _convert(self, module: _Traceable, tensors: list[Tensor]) -> Any:
+    def _convert(self, module: _Traceable, tensors: list[Tensor], shapes: list[list[int]]) -> Any:
         with torch.inference_mode(False), torch.no_grad(), torchvision_kernel(), warnings.catch_warnings():
             # Shapes are fixed per conversion, so the tracer's "treated as a constant" warnings do not apply.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", "`torch.jit.trace", FutureWarning)  # the converter still traces
             example = tuple(t.clone() for t in tensors)  # normal tensors: tracing refuses inference tensors
             # Traced here without torch's re-run check (half the conversion time); equality is tested.
             traced = torch.jit.trace(module, example, check_trace=False, strict=False)
-            return self.ov.convert_model(traced, example_input=example)
+            if not module.spec.dynamic_batch:
+                return self.ov.convert_model(traced, example_input=example)
+            return self.ov.convert_model(traced, example_input=example, input=[self.ov.PartialShape(s) for s in shapes])
 
 
 class TensorRTRuntime:
     """Compiles a part with torch-tensorrt (dynamo) for the model's CUDA device, fp16 where the model
     is fp16; compiled in memory only (not cached on disk)."""
 
-    name, device = TENSORRT, "cuda"
+    name, device, dynamic_batch = TENSORRT, "cuda", False  # the track head (boxes vary) stays in torch
 
     def __init__(self, dtype: torch.dtype) -> None:
         import torch_tensorrt
@@ -244,21 +262,21 @@ class ConvertedPart:
     """Stands in for a part's ``forward``: runs it through ``runtime``, converted once per input shape;
     falls back to the part's torch forward for good if conversion fails (with a warning naming it)."""
 
-    def __init__(self, name: str, part: nn.Module, runtime: OpenVINORuntime | TensorRTRuntime, list_input: bool):
-        self.name = name
+    def __init__(self, spec: Part, part: nn.Module, runtime: OpenVINORuntime | TensorRTRuntime) -> None:
+        self.name = spec.name
+        self.spec = spec
         self.runtime = runtime
         self.torch_forward = part.forward
-        self.list_input = list_input
-        self.module = _Traceable(part, self.torch_forward, list_input).eval()
+        self.module = _Traceable(part, self.torch_forward, spec).eval()
         self.failed: str | None = None
         self._weights: str | None = None
         self._runners: dict[tuple, Runner] = {}
 
-    def __call__(self, *args: Any) -> list[Tensor]:
+    def __call__(self, *args: Any) -> list[Tensor] | Tensor:
         if self.failed is not None or torch.is_grad_enabled():  # training, or a conversion that failed
             return self.torch_forward(*args)
-        tensors = list(args[0]) if self.list_input else list(args)
-        shapes = tuple((tuple(t.shape), t.dtype) for t in tensors)
+        tensors = list(args[0]) if self.spec.list_input else list(args)
+        shapes = tuple((tuple(t.shape[int(self.spec.dynamic_batch) :]), t.dtype) for t in tensors)
         runner = self._runners.get(shapes)
         if runner is None:
             try:
@@ -269,7 +287,8 @@ class ConvertedPart:
                     "masa_core: %s cannot run the %s (%s); it runs in torch", self.runtime.name, self.name, self.failed
                 )
                 return self.torch_forward(*args)
-        return runner(tensors)
+        out = runner(tensors)
+        return out if self.spec.list_output else out[0]
 
     def _convert(self, tensors: list[Tensor]) -> Runner:
         if self._weights is None:
@@ -286,8 +305,13 @@ class RuntimeInfo:
     precision: str
 
 
-def _parts(model: nn.Module) -> list[tuple[str, nn.Module, bool]]:
-    return [("backbone", model.backbone, False), ("adapter", model.adapter, True)]
+def _parts(model: nn.Module) -> list[tuple[Part, nn.Module]]:
+    """Backbone (image → taps), adapter (taps → fused pyramid) and track head (RoI features → embeddings)."""
+    return [
+        (Part("backbone"), model.backbone),
+        (Part("adapter", list_input=True), model.adapter),
+        (Part("track_head", list_output=False, dynamic_batch=True), model.adapter.embed_head),
+    ]
 
 
 def accelerate(model: Any, backend: str, cache_dir: str = "") -> Any:
@@ -304,17 +328,17 @@ def accelerate(model: Any, backend: str, cache_dir: str = "") -> Any:
         runtime = TensorRTRuntime(model.dtype)
     if runtime is not None:
         precision = runtime.precision
-        for part_name, part, list_input in _parts(model):
-            part.forward = ConvertedPart(part_name, part, runtime, list_input)
+        for spec, part in _parts(model):
+            if runtime.dynamic_batch or not spec.dynamic_batch:
+                part.forward = ConvertedPart(spec, part, runtime)
     model.runtime = RuntimeInfo(name, model.device.type, precision)
     return model
 
 
 def converted_parts(model: nn.Module) -> dict[str, ConvertedPart]:
     """The parts of ``model`` that :func:`accelerate` handed to a backend, by name."""
-    return {
-        name: part.forward for name, part, _ in _parts(model) if isinstance(part.__dict__.get("forward"), ConvertedPart)
-    }
+    found = {spec.name: part.__dict__.get("forward") for spec, part in _parts(model)}
+    return {name: forward for name, forward in found.items() if isinstance(forward, ConvertedPart)}
 
 
 def describe(model: Any) -> str:
