@@ -183,7 +183,8 @@ class _Traceable(nn.Module):
 
 class OpenVINORuntime:
     """Converts a part with ``ov.convert_model`` (torchvision's deformable convolution, which maps to
-    OpenVINO's), caches it and compiles it for the CPU in fp32, tuned for latency."""
+    OpenVINO's), caches it and compiles it for the CPU in fp32, tuned for latency, with torch's number
+    of threads."""
 
     name, device, precision, dynamic_batch = OPENVINO, "cpu", "fp32", True
 
@@ -213,7 +214,9 @@ class OpenVINORuntime:
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         stem = f"{self.variant}-{self.input_size}-{name}-{digest}"
         model = self.cache.get_or_build(stem, key, lambda: self._convert(module, tensors, shapes))
+        # As many threads as torch has (torch.set_num_threads is the one knob for both).
         config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        config["INFERENCE_NUM_THREADS"] = torch.get_num_threads()
         compiled = self.core.compile_model(model, "CPU", config)
         request, outputs = compiled.create_infer_request(), len(compiled.outputs)
 
