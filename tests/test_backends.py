@@ -185,3 +185,15 @@ def test_the_cpu_defaults_are_the_real_time_configuration() -> None:
     assert (sam.variant, resolve_input_size(sam)) == ("masa_mobilesam", 1024)
     reference = load_config(REPO / "config" / "masa_reference.yaml").model
     assert (reference.variant, reference.input_size, reference.backend) == ("masa_mnv2", 1024, "torch")
+
+
+def test_an_unwritable_cache_costs_a_warning_not_the_backend(tmp_path, image, torch_model, caplog) -> None:
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder would go")
+    model = build_runtime_model(dataclasses.replace(CONFIG, cache_dir=str(blocker / "cache")))
+    with caplog.at_level(logging.WARNING, logger="masa_core.backends"), torch.inference_mode():
+        taps = model.backbone(image)
+    assert any("cannot cache" in r.getMessage() for r in caplog.records)
+    assert not converted_parts(model)["backbone"].failed
+    with torch.inference_mode():
+        assert rel_err(taps, torch_model.backbone(image)) < RTOL

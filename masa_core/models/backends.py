@@ -119,7 +119,12 @@ class IRCache:
                     problem = f"unreadable ({str(e).splitlines()[0]})"
             LOG.warning("masa_core: cached OpenVINO model %s is %s; rebuilding it", paths["xml"], problem)
         model = build()
-        self._save(model, paths, key)
+        try:
+            self._save(model, paths, key)
+        except OSError as e:  # a read-only or full disk costs the next start a conversion, nothing more
+            LOG.warning(
+                "masa_core: cannot cache the OpenVINO model in %s (%s); it is converted again next time", self.root, e
+            )
         return model
 
     @staticmethod
