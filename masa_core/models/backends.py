@@ -6,7 +6,8 @@ open) with a :class:`ConvertedPart`: on the first input of a shape it converts t
 the converted graph. The modules keep their class, weights and state dict, so every caller (the
 pipeline, masks, the detection head, checkpoints) sees the same model; preprocessing, RoIAlign, the
 detection head and the mask decoder run in torch. A part that cannot convert is named in a warning
-and runs in torch from then on; the other part keeps its backend.
+and runs in torch from then on; the other parts keep the backend. The TensorRT path (torch-tensorrt)
+has not been run yet: no GPU was available where it was written.
 
 OpenVINO graphs are converted once and cached on disk (:class:`IRCache`), keyed by variant, part,
 input shape, weights sha256, OpenVINO and torch versions and device; an entry whose files do not
@@ -323,8 +324,8 @@ def _parts(model: nn.Module) -> list[tuple[Part, nn.Module]]:
 
 
 def accelerate(model: Any, backend: str, cache_dir: str = "") -> Any:
-    """``model`` (a :class:`~masa_core.models.masa_model.MasaModel` in eval mode) with its backbone and
-    adapter run by ``backend`` (``auto`` resolved on the model's device); returns the same object."""
+    """``model`` (a :class:`~masa_core.models.masa_model.MasaModel` in eval mode) with its parts
+    (:func:`_parts`) run by ``backend`` (``auto`` resolved on the model's device); returns the same object."""
     name = resolve_backend(backend, model.device)
     precision = "fp16" if model.dtype == torch.float16 else "fp32"
     runtime: OpenVINORuntime | TensorRTRuntime | None = None
