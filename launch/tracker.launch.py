@@ -22,8 +22,9 @@ ARGUMENTS = {
     "device": ("auto", "auto | cpu | cuda"),
     "variant": (
         "auto",
-        "model variant (auto: masa_mobilesam on CUDA, masa_mnv2 on the CPU; masa_mnv2_lite: the fast CPU one)",
+        "model variant (auto: masa_mobilesam on CUDA or with masks, masa_mnv2_lite on the CPU)",
     ),
+    "backend": ("auto", "backbone + adapter runtime: auto (openvino on the CPU, tensorrt on CUDA) | torch | openvino"),
 }
 
 
@@ -36,7 +37,11 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         parameters=[
             LaunchConfiguration("params_file"),
-            {"model.device": LaunchConfiguration("device"), "model.variant": LaunchConfiguration("variant")},
+            {
+                "model.device": LaunchConfiguration("device"),
+                "model.variant": LaunchConfiguration("variant"),
+                "model.backend": LaunchConfiguration("backend"),
+            },
         ],
         remappings=[("image", LaunchConfiguration("image_topic"))],
     )

@@ -23,7 +23,7 @@ from masa_core.config import ConfigError, PipelineConfig
 from masa_core.detectors.base import Detections, Detector
 from masa_core.detectors.factory import MASA_HEAD, build_detector_from_config
 from masa_core.inputs import check_frame, clean_detections
-from masa_core.models.build import build_model
+from masa_core.models.build import build_runtime_model
 from masa_core.models.masa_model import MasaModel
 from masa_core.models.tinyvit_backbone import TinyViTBackbone
 from masa_core.tracking import TrackerConfig, TrackResult, TrackState, build_tracker
@@ -105,7 +105,7 @@ class Pipeline:
     ) -> None:
         self.config = (config or PipelineConfig()).validate()
         self._detector = detector
-        self.model = model if model is not None else build_model(self.config.model, self.config.masks.enabled)
+        self.model = model if model is not None else build_runtime_model(self.config.model, self.config.masks.enabled)
         self.segmenter = self._build_segmenter(segmenter) if self.config.masks.enabled else None
         self.tracker = build_tracker(self.config.tracker)
         self._camera_motion = SparseFlowMotion()

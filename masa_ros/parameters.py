@@ -68,13 +68,27 @@ LIVE_SECTIONS = ("tracker",)
 
 # Descriptions and ranges of the pipeline parameters (the config classes own their validation).
 PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
-    "model.variant": ("auto | masa_mobilesam | masa_mnv2 | masa_mnv2_lite | masa_r50 | masa_sam_b | masa_sam_h", None),
+    "model.variant": (
+        "auto (masa_mobilesam on CUDA or with masks, else masa_mnv2_lite) | masa_mobilesam | masa_mnv2 | "
+        "masa_mnv2_lite | masa_r50 | masa_sam_b | masa_sam_h",
+        None,
+    ),
     "model.backbone_checkpoint": ("official backbone weights ('' = fetched asset)", None),
     "model.checkpoint": ("MASA adapter checkpoint ('' = shipped adapter, 'untrained' = seeded random)", None),
-    "model.input_size": ("model input side in pixels, multiple of 64 (of 32 for masa_mnv2)", (64, 2048)),
+    "model.input_size": (
+        "model input side in pixels, multiple of 64 (of 32 for masa_mnv2*); 0 = the variant's (512 or 1024)",
+        (0, 2048),
+    ),
     "model.device": ("auto | cpu | cuda | cuda:N", None),
     "model.fp16": ("half precision on CUDA", None),
     "model.seed": ("seed of an untrained adapter", (0, 2**31 - 1)),
+    "model.strict": ("official variants: every weight must come from the given checkpoints", None),
+    "model.backend": (
+        "backbone + adapter runtime: auto (openvino on the CPU, tensorrt on CUDA where installed, else torch) | "
+        "torch | openvino | tensorrt",
+        None,
+    ),
+    "model.cache_dir": ("folder of converted models ('' = ~/.cache/masa_core)", None),
     "detector.kind": ("mediapipe_ssd | hog | yolo | grounding_dino | masa_head (given: use given_detections)", None),
     "detector.score_thr": ("detection score threshold (unset = detector default)", (0.0, 1.0)),
     "detector.nms_iou_thr": ("detector NMS IoU (unset = detector default)", (0.0, 1.0)),

@@ -37,6 +37,7 @@ from std_msgs.msg import Header
 from masa_core import ConfigError, Detections, FrameError, Pipeline
 from masa_core.assets import AssetError
 from masa_core.detectors.factory import MASA_HEAD
+from masa_core.models.backends import describe
 from masa_core.models.checkpoint import CheckpointError
 from masa_core.pipeline import STAGES
 from masa_core.visualize import TrackPainter
@@ -118,9 +119,8 @@ class TrackerNode(Node):
         self._worker = threading.Thread(target=self._work, name="masa_inference", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"tracking on {self.pipeline.model.device} (variant {self.pipeline.config.model.variant}, "
-            f"input {self.pipeline.config.model.input_size} px, "
-            f"{'given detections' if self.settings['given_detections'] else self.pipeline.config.detector.kind})"
+            f"tracking: {describe(self.pipeline.model)}, "
+            f"{'given detections' if self.settings['given_detections'] else self.pipeline.config.detector.kind}"
         )
 
     def _build_detector(self) -> None:

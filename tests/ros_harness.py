@@ -17,8 +17,9 @@ from tests.paths import REPO
 
 EXECUTABLE = REPO / "install" / "masa_ros" / "lib" / "masa_ros" / "tracker_node"
 PARAMS_FILE = REPO / "config" / "tracker.yaml"
-# Small and fast on the CPU; everything else as shipped.
-TEST_PARAMETERS = {"model.input_size": 128, "model.device": "cpu"}
+# Small and fast on the CPU, eager torch (no conversion at start; tests/test_backends.py covers OpenVINO);
+# everything else as shipped.
+TEST_PARAMETERS = {"model.input_size": 128, "model.device": "cpu", "model.backend": "torch"}
 
 
 def node_command(parameters: dict[str, object], name: str = "masa_tracker", namespace: str = "") -> list[str]:

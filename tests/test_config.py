@@ -14,9 +14,10 @@ def test_shipped_yaml_is_exactly_the_builtin_default():
     assert load_config(REPO / "config" / "masa.yaml") == PipelineConfig()
 
 
-def test_cpu_yaml_only_changes_the_variant_input_size_and_device():
+def test_cpu_yaml_only_pins_the_variant_input_size_device_and_backend():
     cfg = load_config(REPO / "config" / "masa_cpu.yaml")
-    assert (cfg.model.variant, cfg.model.input_size, cfg.model.device) == ("masa_mnv2_lite", 512, "cpu")
+    model = (cfg.model.variant, cfg.model.input_size, cfg.model.device, cfg.model.backend)
+    assert model == ("masa_mnv2_lite", 512, "cpu", "openvino")
     assert cfg.detector == PipelineConfig().detector
     assert cfg.tracker == PipelineConfig().tracker
 

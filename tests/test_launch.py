@@ -56,7 +56,7 @@ def test_launch_names_the_installed_package_executable_and_files():
 def test_launch_arguments_and_overrides_are_node_parameters():
     tree = ast.parse(LAUNCH.read_text())
     args = next(n for n in ast.walk(tree) if isinstance(n, ast.Assign) and n.targets[0].id == "ARGUMENTS")
-    assert {k.value for k in args.value.keys} == {"image_topic", "params_file", "device", "variant"}
+    assert {k.value for k in args.value.keys} == {"image_topic", "params_file", "device", "variant", "backend"}
     overrides = _keyword(_node_call(), "parameters").elts[1]
     assert {k.value for k in overrides.keys} <= _declared_parameters()
     remap = _keyword(_node_call(), "remappings").elts[0].elts[0]

@@ -307,7 +307,7 @@ def test_the_shipped_lite_adapter_keeps_identities_on_tud_campus(tud_frames) -> 
     assert len(set(check.first_id.values())) == len(check.first_id)  # one track per person
 
 
-def test_the_shipped_adapter_is_the_default_and_auto_picks_this_variant_on_the_cpu(mnv2, tud_frames) -> None:
+def test_the_shipped_adapter_is_the_default(mnv2, tud_frames) -> None:
     shipped = build_model(mnv2_config(checkpoint=""))
     assert shipped.embed_scale == pytest.approx(1 / 0.07)  # a trained adapter: unit embeddings x 1/tau
     emb = shipped(tud_frames[0], BOXES)
@@ -315,6 +315,5 @@ def test_the_shipped_adapter_is_the_default_and_auto_picks_this_variant_on_the_c
     assert not torch.allclose(
         torch.nn.functional.normalize(emb, dim=1), torch.nn.functional.normalize(mnv2(tud_frames[0], BOXES), dim=1)
     )
-    auto = build_model(mnv2_config(variant="auto", checkpoint=""))
-    assert auto.variant == "masa_mnv2"
-    torch.testing.assert_close(auto(tud_frames[0], BOXES), emb)
+    auto = build_model(mnv2_config(variant="auto", checkpoint=""))  # the CPU default is the lite one
+    assert (auto.variant, auto.embed_scale) == ("masa_mnv2_lite", pytest.approx(1 / 0.07))

@@ -227,11 +227,11 @@ def test_default_checkpoint_is_the_shipped_adapter_when_one_is_bundled(tmp_path,
         bundled_weights("masa_mobilesam")
 
 
-def test_auto_variant_is_mobilesam_on_cuda_and_mobilenetv2_on_the_cpu(monkeypatch):
+def test_auto_variant_is_mobilesam_on_cuda_and_the_lite_mobilenetv2_on_the_cpu(monkeypatch):
     from masa_core.models.build import resolve_variant
 
     assert ModelConfig().variant == "auto"
-    assert resolve_variant(ModelConfig(device="cpu")) == "masa_mnv2"
+    assert resolve_variant(ModelConfig(device="cpu")) == "masa_mnv2_lite"
     assert resolve_variant(ModelConfig(device="cpu", variant="masa_mobilesam")) == "masa_mobilesam"
     assert resolve_variant(ModelConfig(device="cpu"), needs_sam=True) == "masa_mobilesam"  # masks need SAM
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # only the device decision is faked

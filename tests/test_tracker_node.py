@@ -223,6 +223,7 @@ def test_runtime_parameters_are_validated(peer):
     ("param", "value", "message"),
     [
         ("model.device", "tpu", "model.device"),
+        ("model.backend", "onnx", "model.backend"),
         ("tracker.match_metric", "euclid", "tracker.match_metric"),
         ("tracker.match_score_thr", "1.5", "tracker.match_score_thr"),
     ],

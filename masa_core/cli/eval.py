@@ -2,7 +2,7 @@
 
     masa-eval SEQUENCE_DIR [SEQUENCE_DIR ...] [--trackers iou bytetrack ...] [--out runs/eval]
               [--drop 0.2] [--jitter 0.05] [--fp-rate 1] [--degrade-seed 0] [--max-frames N]
-              [--masa-detector] [--config FILE] [--input-size 512] [--checkpoint ADAPTER.pt]
+              [--masa-detector] [--config FILE] [--input-size 512] [--checkpoint ADAPTER.pt] [--backend B]
 
 A sequence folder holds ``<name>.mp4`` (or ``img1/`` with images) and ``gt/gt.txt``. Every tracker
 gets the same boxes: the filtered ground truth (score 1), degraded when --drop / --jitter /
@@ -183,6 +183,7 @@ def parse_args(
     p.add_argument("--config", type=Path, help="MASA pipeline YAML config (detector, model, tracker)")
     p.add_argument("--input-size", type=int, default=512, help="MASA model input side (multiple of 64)")
     p.add_argument("--device", default="cpu", help="MASA device: cpu | cuda | auto")
+    p.add_argument("--backend", help="MASA backbone + adapter runtime: auto (default) | torch | openvino | tensorrt")
     p.add_argument(
         "--checkpoint",
         default="",
@@ -214,6 +215,8 @@ def masa_config(args: argparse.Namespace) -> PipelineConfig | None:
     if not set(PIPELINE_TRACKERS) & set(args.trackers):
         return None
     overrides = {"model": {"input_size": args.input_size, "device": args.device, "checkpoint": args.checkpoint}}
+    if args.backend:
+        overrides["model"]["backend"] = args.backend
     return load_config(args.config, overrides)
 
 

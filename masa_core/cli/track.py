@@ -2,7 +2,11 @@
 annotated MP4.
 
     masa-track INPUT [--detections MOTFILE] [--output RESULTS.txt] [--video OUT.mp4] [--config FILE]
-               [--masks] [--variant masa_r50 --checkpoint masa_r50.pth]
+               [--masks] [--variant masa_r50 --checkpoint masa_r50.pth] [--backend torch]
+
+With no options on a CPU it runs ``masa_mnv2_lite`` at 512 px through OpenVINO (the real-time
+settings, docs/benchmarks.md); ``--config config/masa_reference.yaml`` runs the most accurate CPU
+settings instead (``masa_mnv2`` at 1024 px in torch, about 13 s per frame).
 
 With ``--masks`` each track also gets a SAM box-prompted instance mask: they are drawn in the MP4
 and written as a MOTS file (``frame id class_id img_h img_w rle``) next to the results, named
@@ -27,6 +31,7 @@ from masa_core.assets import AssetError
 from masa_core.cli.common import AtomicOutput, OneLineParser, UsageError, check_text_file, positive_int
 from masa_core.config import ConfigError, PipelineConfig, load_config
 from masa_core.eval.mot_format import MotFormatError, MotRows, write_mot
+from masa_core.models.backends import describe
 from masa_core.models.checkpoint import CheckpointError
 from masa_core.pipeline import STAGES, Pipeline, Track
 from masa_core.segmentation.box_prompt import paste_mask
@@ -47,11 +52,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--config", type=Path, help="YAML config (default: the built-in one, see config/masa.yaml)")
     p.add_argument("--detector", help="detector kind: mediapipe_ssd (default), hog, yolo, grounding_dino")
     p.add_argument("--device", help="auto | cpu | cuda")
-    p.add_argument("--input-size", type=int, help="model input side in pixels, a multiple of 64 (of 32 for masa_mnv2)")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        help="model input side in pixels, a multiple of 64 (of 32 for masa_mnv2*); 0 = the variant's (512 or 1024)",
+    )
     p.add_argument(
         "--variant",
-        help="model: auto (default: masa_mobilesam on CUDA, masa_mnv2 on the CPU), masa_mobilesam, "
-        "masa_mnv2, masa_mnv2_lite, masa_r50, masa_sam_b, masa_sam_h",
+        help="model: auto (default: masa_mobilesam on CUDA or with --masks, masa_mnv2_lite on the CPU), "
+        "masa_mobilesam, masa_mnv2, masa_mnv2_lite, masa_r50, masa_sam_b, masa_sam_h",
+    )
+    p.add_argument(
+        "--backend",
+        help="backbone + adapter runtime: auto (default: openvino on the CPU, tensorrt on CUDA where installed, "
+        "else torch) | torch | openvino | tensorrt",
     )
     p.add_argument("--checkpoint", help="MASA weights: an official MASA checkpoint or one saved by masa_core")
     p.add_argument("--backbone-checkpoint", help="backbone weights: SAM's sam_vit_{b,h}_*.pth for masa_sam_{b,h}")
@@ -77,6 +91,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         model["input_size"] = args.input_size
     if getattr(args, "variant", None):
         model["variant"] = args.variant
+    if getattr(args, "backend", None):
+        model["backend"] = args.backend
     if args.checkpoint:
         model["checkpoint"] = args.checkpoint
     if getattr(args, "backbone_checkpoint", None):
@@ -138,6 +154,8 @@ def track(
 ) -> dict[str, Any]:
     """Run the pipeline over ``source``, writing into the outputs' temporary files; the summary."""
     pipeline = Pipeline(cfg)
+    if not args.quiet:
+        print(f"masa-track: {describe(pipeline.model)}", file=sys.stderr, flush=True)
     painter = TrackPainter()
     rows: dict[int, MotRows] = {}
     ids: set[int] = set()
@@ -179,7 +197,8 @@ def track(
         "video": str(outputs["video"].path) if "video" in outputs else None,
         "mots": str(outputs["mots"].path) if "mots" in outputs else None,
         "device": str(pipeline.model.device),
-        "input_size": cfg.model.input_size,
+        "input_size": pipeline.model.input_size,
+        "runtime": describe(pipeline.model),
     }
 
 
@@ -196,8 +215,11 @@ def format_summary(s: dict[str, Any]) -> str:
     lines = [
         f"frames: {s['frames']} in {s['seconds']:.1f} s ({s['fps']:.2f} fps) on {s['device']}, "
         f"input {s['input_size']} px",
+        f"{s['runtime']}",
         f"tracks: {s['tracks']}; boxes in: {s['boxes_in']}, dropped as invalid: {s['boxes_dropped']}",
-        "ms per frame: " + ", ".join(f"{k} {s['ms_per_frame'][k]:.1f}" for k in STAGES),
+        "ms per frame: "
+        + ", ".join(f"{k} {s['ms_per_frame'][k]:.1f}" for k in STAGES)
+        + f"; total {1000 / s['fps'] if s['fps'] else 0.0:.1f}",
         f"results: {s['results']}"
         + (f"; masks (MOTS): {s['mots']}" if s.get("mots") else "")
         + (f"; video: {s['video']}" if s["video"] else ""),

@@ -10,6 +10,7 @@ import torch
 
 from masa_core.assets import asset_path, bundled_weights
 from masa_core.device import resolve_device, resolve_dtype
+from masa_core.models.backends import accelerate, resolve_backend
 from masa_core.models.checkpoint import CheckpointError, load_adapter
 from masa_core.models.deform_fusion import DeformFusion
 from masa_core.models.masa_model import MasaAdapter, MasaModel
@@ -24,7 +25,7 @@ class ModelConfig:
     """Which model runs, with which weights, where.
 
     variant: the backbone + adapter pairing (see :data:`VARIANTS`; ``auto`` = :data:`CUDA_VARIANT` on
-    a CUDA device, :data:`CPU_VARIANT` otherwise; ``masa_r50``, ``masa_sam_b``,
+    a CUDA device or with masks, :data:`CPU_VARIANT` otherwise; ``masa_r50``, ``masa_sam_b``,
     ``masa_sam_h`` are the official model zoo, ``masa_mobilesam``, ``masa_mnv2`` and ``masa_mnv2_lite`` ours, see
     docs/model_zoo.md).
     backbone_checkpoint: official backbone weights: MobileSAM's (empty → the fetched asset) for
@@ -37,30 +38,36 @@ class ModelConfig:
     ``seed`` where none is shipped; ``untrained`` → untrained weights from ``seed``.
     strict: official variants: every model key must come from the given files, shapes equal.
     input_size: side of the square model input (longest image side is resized to it), multiple of 64
-    (of 32 for ``masa_mnv2``, see :data:`INPUT_MULTIPLE`).
+    (of 32 for the MobileNetV2 variants, see :data:`INPUT_MULTIPLE`); 0 = the variant's own
+    (:data:`AUTO_INPUT_SIZE`: 512 for the MobileNetV2 variants, 1024 for the others).
     device: auto | cpu | cuda | cuda:N.  fp16: half precision, applied on CUDA only.
+    backend: what runs the backbone and adapter (:mod:`masa_core.models.backends`): auto (OpenVINO on
+    the CPU, TensorRT on CUDA where installed, else torch) | torch | openvino | tensorrt.
+    cache_dir: where converted models are kept ('' = ``~/.cache/masa_core``).
     """
 
     variant: str = "auto"
     backbone_checkpoint: str = ""
     checkpoint: str = ""
-    input_size: int = 1024
+    input_size: int = 0
     device: str = "auto"
     fp16: bool = True
     seed: int = 0
     strict: bool = True
+    backend: str = "auto"
+    cache_dir: str = ""
 
     def validate(self) -> None:
         if self.variant != AUTO and self.variant not in VARIANTS:
             raise ValueError(f"model.variant = {self.variant!r}: allowed are {AUTO}, {', '.join(VARIANTS)}")
         multiple = INPUT_MULTIPLE.get(self.variant, 64)
-        if not (64 <= self.input_size <= 2048) or self.input_size % multiple:
+        if self.input_size != 0 and (not (64 <= self.input_size <= 2048) or self.input_size % multiple):
             raise ValueError(
-                f"model.input_size = {self.input_size}: must be a multiple of {multiple} in [64, 2048]"
+                f"model.input_size = {self.input_size}: must be 0 (auto) or a multiple of {multiple} in [64, 2048]"
                 + (f" for variant {self.variant}" if multiple != 64 else "")
             )
         try:
-            resolve_device(self.device)
+            resolve_backend(self.backend, resolve_device(self.device))
         except ValueError as e:
             raise ValueError(f"model.{e}") from e
 
@@ -133,10 +140,12 @@ INPUT_MULTIPLE: dict[str, int] = dict.fromkeys(MNV2_ADAPTERS, 32)
 
 UNTRAINED = "untrained"
 
-# ``variant: auto``: MobileSAM's adapter where a GPU runs it or masks are wanted, the MobileNetV2
-# adapter on the CPU otherwise, where it is as fast and, on TUD with given boxes, the more accurate of
-# the two (docs/model_zoo.md).
-AUTO, CUDA_VARIANT, CPU_VARIANT = "auto", "masa_mobilesam", "masa_mnv2"
+# ``variant: auto``: MobileSAM's adapter where a GPU runs it or masks are wanted, the lite MobileNetV2
+# adapter on the CPU otherwise: the one that runs in real time there (docs/model_zoo.md, docs/benchmarks.md).
+AUTO, CUDA_VARIANT, CPU_VARIANT = "auto", "masa_mobilesam", "masa_mnv2_lite"
+
+# ``input_size: 0``: the SAM backbones' 1024 (MASA's official size too), 512 for the MobileNetV2 variants.
+AUTO_INPUT_SIZE: dict[str, int] = dict.fromkeys(MNV2_ADAPTERS, 512)
 
 
 def resolve_variant(cfg: ModelConfig, needs_sam: bool = False) -> str:
@@ -173,10 +182,20 @@ def build_model(cfg: ModelConfig, needs_sam: bool = False) -> MasaModel:
     (``needs_sam``: see :func:`resolve_variant`)."""
     cfg.validate()
     cfg = dataclasses.replace(cfg, variant=resolve_variant(cfg, needs_sam))
-    cfg = dataclasses.replace(cfg, checkpoint=adapter_checkpoint(cfg))
+    cfg = dataclasses.replace(cfg, checkpoint=adapter_checkpoint(cfg), input_size=resolve_input_size(cfg))
     model = VARIANTS[cfg.variant](cfg)
     if cfg.checkpoint and cfg.variant not in OFFICIAL_VARIANTS:
         meta = load_adapter(cfg.checkpoint, model.adapter, cfg.variant)
         model.embed_scale = embed_scale(meta, cfg.checkpoint)
     device = resolve_device(cfg.device)
     return model.to(device=device, dtype=resolve_dtype(device, cfg.fp16)).eval()
+
+
+def resolve_input_size(cfg: ModelConfig) -> int:
+    """``cfg.input_size``, or for 0 the default of the (concrete) variant, :data:`AUTO_INPUT_SIZE`."""
+    return cfg.input_size or AUTO_INPUT_SIZE.get(cfg.variant, 1024)
+
+
+def build_runtime_model(cfg: ModelConfig, needs_sam: bool = False) -> MasaModel:
+    """:func:`build_model` with its backbone and adapter run by ``cfg.backend`` (inference only)."""
+    return accelerate(build_model(cfg, needs_sam), cfg.backend, cfg.cache_dir)

@@ -6,6 +6,8 @@ itself, and averages them (the paper's F(p) = 1/L Σ_j Σ_k w_k F^j(p + p_k + Δ
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -38,11 +40,26 @@ def sampled_deform_conv2d(
     return F.conv2d(columns, weight.reshape(weight.shape[0], c * 9, 1, 1), bias)
 
 
+_TORCHVISION_ON_CPU = False
+
+
+@contextmanager
+def torchvision_kernel() -> Iterator[None]:
+    """Within this block :class:`ModulatedDeformConv` calls ``torchvision.ops.deform_conv2d`` on the CPU
+    too: the op that a graph converter (OpenVINO) maps to its own deformable convolution."""
+    global _TORCHVISION_ON_CPU
+    before, _TORCHVISION_ON_CPU = _TORCHVISION_ON_CPU, True
+    try:
+        yield
+    finally:
+        _TORCHVISION_ON_CPU = before
+
+
 class ModulatedDeformConv(nn.Module):
     """3×3 modulated deformable convolution (weights only; offsets and masks come from outside).
 
     torchvision's kernel on CUDA; :func:`sampled_deform_conv2d` on the CPU, where torchvision's
-    kernel is the slowest part of the whole model.
+    kernel is the slowest part of the whole model (but see :func:`torchvision_kernel`).
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, bias: bool = False) -> None:
@@ -55,7 +72,7 @@ class ModulatedDeformConv(nn.Module):
     def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
         """x (B, C, H, W); offset (B, 18, H', W') as (dy, dx) pairs; mask (B, 9, H', W') in [0, 1]."""
         mask = mask.to(x.dtype)
-        if x.device.type == "cpu":
+        if x.device.type == "cpu" and not _TORCHVISION_ON_CPU:
             return sampled_deform_conv2d(x, offset, self.weight, self.bias, self.stride, mask)
         return deform_conv2d(x, offset, self.weight, self.bias, stride=self.stride, padding=1, mask=mask)
 

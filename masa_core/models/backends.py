@@ -1,0 +1,367 @@
+"""Inference backends for the MASA model: eager torch, OpenVINO on the CPU, TensorRT on CUDA.
+
+:func:`accelerate` replaces the ``forward`` of the model's backbone, adapter (backbone maps → fused
+pyramid) and track head (RoI features → embeddings; OpenVINO only, with the number of boxes left
+open) with a :class:`ConvertedPart`: on the first input of a shape it converts the part, then runs
+the converted graph. The modules keep their class, weights and state dict, so every caller (the
+pipeline, masks, the detection head, checkpoints) sees the same model; preprocessing, RoIAlign, the
+detection head and the mask decoder run in torch. A part that cannot convert is named in a warning
+and runs in torch from then on; the other parts keep the backend. The TensorRT path (torch-tensorrt)
+has not been run yet: no GPU was available where it was written.
+
+OpenVINO graphs are converted once and cached on disk (:class:`IRCache`), keyed by variant, part,
+input shape, weights sha256, OpenVINO and torch versions and device; an entry whose files do not
+match their recorded sha256 (or cannot be read) is rebuilt with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from masa_core.models.deform_fusion import torchvision_kernel
+
+LOG = logging.getLogger("masa_core.backends")
+
+AUTO, TORCH, OPENVINO, TENSORRT = "auto", "torch", "openvino", "tensorrt"
+BACKENDS = (AUTO, TORCH, OPENVINO, TENSORRT)
+CACHE_FORMAT = 1
+
+Runner = Callable[[list[Tensor]], list[Tensor]]
+
+
+class BackendError(ValueError):
+    """The chosen backend cannot run here (package or device missing); one line, for the user."""
+
+
+def installed(package: str) -> bool:
+    """Whether ``package`` can be imported (without importing it)."""
+    return importlib.util.find_spec(package) is not None
+
+
+def resolve_backend(name: str, device: torch.device) -> str:
+    """The concrete backend ``name`` stands for on ``device``; :class:`BackendError` where it cannot run.
+
+    ``auto``: OpenVINO on the CPU and TensorRT (torch-tensorrt) on CUDA where installed, else torch.
+    """
+    if name not in BACKENDS:
+        raise BackendError(f"backend = {name!r}: allowed are {', '.join(BACKENDS)}")
+    if name == AUTO:
+        if device.type == "cpu":
+            return OPENVINO if installed("openvino") else TORCH
+        return TENSORRT if device.type == "cuda" and installed("torch_tensorrt") else TORCH
+    if name == OPENVINO:
+        if device.type != "cpu":
+            raise BackendError(f"backend = openvino runs on the CPU, not {device}; set device: cpu or backend: auto")
+        if not installed("openvino"):
+            raise BackendError("backend = openvino but the openvino package is missing: pip install openvino")
+    if name == TENSORRT:
+        if device.type != "cuda":
+            raise BackendError(f"backend = tensorrt needs a CUDA device, the model runs on {device} (no CUDA GPU?)")
+        if not installed("torch_tensorrt"):
+            raise BackendError("backend = tensorrt but torch-tensorrt is missing: pip install torch-tensorrt")
+    return name
+
+
+def weights_sha256(module: nn.Module) -> str:
+    """sha256 over the names, dtypes, shapes and values of ``module``'s state dict."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/masa_core`` (``~/.cache/masa_core``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "masa_core"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class IRCache:
+    """OpenVINO IR files (``.xml`` + ``.bin``) on disk, one entry per key, each with a ``.json``
+    recording the key and the files' sha256; the ``.json`` is written last, so an interrupted write
+    leaves an entry that is rebuilt."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def get_or_build(self, stem: str, key: dict[str, Any], build: Callable[[], Any]) -> Any:
+        """The OpenVINO model stored under ``stem`` for ``key``, or ``build()``'s, saved first."""
+        import openvino as ov
+
+        paths = {ext: self.root / f"{stem}.{ext}" for ext in ("xml", "bin", "json")}
+        if paths["json"].exists() or paths["xml"].exists():
+            problem = self._check(paths, key)
+            if problem is None:
+                try:
+                    return ov.Core().read_model(paths["xml"])
+                except RuntimeError as e:
+                    problem = f"unreadable ({str(e).splitlines()[0]})"
+            LOG.warning("masa_core: cached OpenVINO model %s is %s; rebuilding it", paths["xml"], problem)
+        model = build()
+        try:
+            self._save(model, paths, key)
+        except OSError as e:  # a read-only or full disk costs the next start a conversion, nothing more
+            LOG.warning(
+                "masa_core: cannot cache the OpenVINO model in %s (%s); it is converted again next time", self.root, e
+            )
+        return model
+
+    @staticmethod
+    def _check(paths: dict[str, Path], key: dict[str, Any]) -> str | None:
+        """None for a complete entry of ``key``, else what is wrong with it."""
+        try:
+            record = json.loads(paths["json"].read_text())
+            if record.get("key") != key:
+                return "stale (its key differs)"
+            for ext in ("xml", "bin"):
+                if file_sha256(paths[ext]) != record["sha256"][ext]:
+                    return f"corrupt (its .{ext} does not match its sha256)"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            return f"incomplete or corrupt ({type(e).__name__})"
+        return None
+
+    def _save(self, model: Any, paths: dict[str, Path], key: dict[str, Any]) -> None:
+        """Write the entry atomically (temporary folder, then renames; the record last)."""
+        import openvino as ov
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.root) as tmp:
+            xml = Path(tmp) / "model.xml"
+            ov.save_model(model, xml, compress_to_fp16=False)
+            sha = {"xml": file_sha256(xml), "bin": file_sha256(xml.with_suffix(".bin"))}
+            os.replace(xml.with_suffix(".bin"), paths["bin"])
+            os.replace(xml, paths["xml"])
+            record = Path(tmp) / "record.json"
+            record.write_text(json.dumps({"key": key, "sha256": sha}, indent=1))
+            os.replace(record, paths["json"])
+
+
+@dataclass(frozen=True)
+class Part:
+    """A module the backend runs: its name in the model, how it is called and what it returns.
+
+    list_input: called with one list of tensors (the adapter's taps), else with tensors.
+    list_output: returns a list of tensors, else one tensor. dynamic_batch: the first dimension
+    varies from call to call (boxes), so the conversion leaves it open instead of fixing it.
+    """
+
+    name: str
+    list_input: bool = False
+    list_output: bool = True
+    dynamic_batch: bool = False
+
+
+class _Traceable(nn.Module):
+    """``fn`` (a part's original forward) as a module over flat tensors, returning a tuple."""
+
+    def __init__(self, part: nn.Module, fn: Callable[..., Any], spec: Part) -> None:
+        super().__init__()
+        self.part = part
+        self.fn = fn
+        self.spec = spec
+
+    def forward(self, *tensors: Tensor) -> tuple[Tensor, ...]:
+        out = self.fn(list(tensors)) if self.spec.list_input else self.fn(*tensors)
+        return tuple(out) if self.spec.list_output else (out,)
+
+
+class OpenVINORuntime:
+    """Converts a part with ``ov.convert_model`` (torchvision's deformable convolution, which maps to
+    OpenVINO's), caches it and compiles it for the CPU in fp32, tuned for latency, with torch's number
+    of threads."""
+
+    name, device, precision, dynamic_batch = OPENVINO, "cpu", "fp32", True
+
+    def __init__(self, variant: str, input_size: int, cache_dir: Path) -> None:
+        import openvino as ov
+
+        self.ov = ov
+        self.core = ov.Core()
+        self.variant = variant
+        self.input_size = input_size
+        self.cache = IRCache(cache_dir)
+        self.version = ov.get_version()
+
+    def compile(self, name: str, module: _Traceable, tensors: list[Tensor], weights: str) -> Runner:
+        shapes = [[-1, *t.shape[1:]] if module.spec.dynamic_batch else list(t.shape) for t in tensors]
+        key = {
+            "format": CACHE_FORMAT,
+            "variant": self.variant,
+            "input_size": self.input_size,
+            "part": name,
+            "shapes": shapes,
+            "weights_sha256": weights,
+            "openvino": self.version,
+            "torch": torch.__version__,
+            "device": "CPU",
+        }
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        stem = f"{self.variant}-{self.input_size}-{name}-{digest}"
+        model = self.cache.get_or_build(stem, key, lambda: self._convert(module, tensors, shapes))
+        # As many threads as torch has (torch.set_num_threads is the one knob for both).
+        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        config["INFERENCE_NUM_THREADS"] = torch.get_num_threads()
+        compiled = self.core.compile_model(model, "CPU", config)
+        request, outputs = compiled.create_infer_request(), len(compiled.outputs)
+
+        def run(inputs: list[Tensor]) -> list[Tensor]:
+            request.infer([t.detach().contiguous().numpy() for t in inputs])
+            return [torch.from_numpy(request.get_output_tensor(i).data.copy()) for i in range(outputs)]
+
+        return run
+
+    def _convert(self, module: _Traceable, tensors: list[Tensor], shapes: list[list[int]]) -> Any:
+        with torch.inference_mode(False), torch.no_grad(), torchvision_kernel(), warnings.catch_warnings():
+            # Shapes are fixed per conversion, so the tracer's "treated as a constant" warnings do not apply.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", "`torch.jit.trace", FutureWarning)  # the converter still traces
+            example = tuple(t.clone() for t in tensors)  # normal tensors: tracing refuses inference tensors
+            # Traced here without torch's re-run check (half the conversion time); equality is tested.
+            traced = torch.jit.trace(module, example, check_trace=False, strict=False)
+            if not module.spec.dynamic_batch:
+                return self.ov.convert_model(traced, example_input=example)
+            return self.ov.convert_model(traced, example_input=example, input=[self.ov.PartialShape(s) for s in shapes])
+
+
+class TensorRTRuntime:
+    """Compiles a part with torch-tensorrt (dynamo) for the model's CUDA device, fp16 where the model
+    is fp16; compiled in memory only (not cached on disk)."""
+
+    name, device, dynamic_batch = TENSORRT, "cuda", False  # the track head (boxes vary) stays in torch
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        import torch_tensorrt
+
+        self.trt = torch_tensorrt
+        self.dtype = dtype
+        self.precision = "fp16" if dtype == torch.float16 else "fp32"
+
+    def compile(self, name: str, module: _Traceable, tensors: list[Tensor], weights: str) -> Runner:
+        compiled = self.trt.compile(module, ir="dynamo", inputs=list(tensors), enabled_precisions={self.dtype})
+
+        def run(inputs: list[Tensor]) -> list[Tensor]:
+            return list(compiled(*inputs))
+
+        return run
+
+
+class ConvertedPart:
+    """Stands in for a part's ``forward``: runs it through ``runtime``, converted once per input shape;
+    falls back to the part's torch forward for good if conversion fails (with a warning naming it)."""
+
+    def __init__(self, spec: Part, part: nn.Module, runtime: OpenVINORuntime | TensorRTRuntime) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.runtime = runtime
+        self.torch_forward = part.forward
+        self.module = _Traceable(part, self.torch_forward, spec).eval()
+        self.failed: str | None = None
+        self._weights: str | None = None
+        self._runners: dict[tuple, Runner] = {}
+
+    def __call__(self, *args: Any) -> list[Tensor] | Tensor:
+        if self.failed is not None or torch.is_grad_enabled():  # training, or a conversion that failed
+            return self.torch_forward(*args)
+        tensors = list(args[0]) if self.spec.list_input else list(args)
+        shapes = tuple((tuple(t.shape[int(self.spec.dynamic_batch) :]), t.dtype) for t in tensors)
+        runner = self._runners.get(shapes)
+        if runner is None:
+            try:
+                runner = self._runners[shapes] = self._convert(tensors)
+            except Exception as e:
+                self.failed = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+                LOG.warning(
+                    "masa_core: %s cannot run the %s (%s); it runs in torch", self.runtime.name, self.name, self.failed
+                )
+                return self.torch_forward(*args)
+        out = runner(tensors)
+        return out if self.spec.list_output else out[0]
+
+    def _convert(self, tensors: list[Tensor]) -> Runner:
+        if self._weights is None:
+            self._weights = weights_sha256(self.module.part)
+        return self.runtime.compile(self.name, self.module, tensors, self._weights)
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What runs the model: backend, device, precision (for the start-up line)."""
+
+    backend: str
+    device: str
+    precision: str
+
+
+def _parts(model: nn.Module) -> list[tuple[Part, nn.Module]]:
+    """Backbone (image → taps), adapter (taps → fused pyramid) and track head (RoI features → embeddings)."""
+    return [
+        (Part("backbone"), model.backbone),
+        (Part("adapter", list_input=True), model.adapter),
+        (Part("track_head", list_output=False, dynamic_batch=True), model.adapter.embed_head),
+    ]
+
+
+def accelerate(model: Any, backend: str, cache_dir: str = "") -> Any:
+    """``model`` (a :class:`~masa_core.models.masa_model.MasaModel` in eval mode) with its parts
+    (:func:`_parts`) run by ``backend`` (``auto`` resolved on the model's device); returns the same object."""
+    name = resolve_backend(backend, model.device)
+    precision = "fp16" if model.dtype == torch.float16 else "fp32"
+    runtime: OpenVINORuntime | TensorRTRuntime | None = None
+    if name == OPENVINO:
+        runtime = OpenVINORuntime(
+            model.variant, model.input_size, Path(cache_dir) if cache_dir else default_cache_dir()
+        )
+    elif name == TENSORRT:
+        runtime = TensorRTRuntime(model.dtype)
+    if runtime is not None:
+        precision = runtime.precision
+        for spec, part in _parts(model):
+            if runtime.dynamic_batch or not spec.dynamic_batch:
+                part.forward = ConvertedPart(spec, part, runtime)
+    model.runtime = RuntimeInfo(name, model.device.type, precision)
+    return model
+
+
+def converted_parts(model: nn.Module) -> dict[str, ConvertedPart]:
+    """The parts of ``model`` that :func:`accelerate` handed to a backend, by name."""
+    found = {spec.name: part.__dict__.get("forward") for spec, part in _parts(model)}
+    return {name: forward for name, forward in found.items() if isinstance(forward, ConvertedPart)}
+
+
+def describe(model: Any) -> str:
+    """One line: variant, backend, device, precision, input size (and parts that fell back to torch)."""
+    info = getattr(model, "runtime", None) or RuntimeInfo(TORCH, model.device.type, str(model.dtype).split(".")[-1])
+    fallen = [n for n, p in converted_parts(model).items() if p.failed]
+    note = f" ({', '.join(fallen)} in torch)" if fallen else ""
+    return (
+        f"model {model.variant}, backend {info.backend}{note}, device {info.device}, "
+        f"precision {info.precision}, input {model.input_size} px"
+    )
+
+
+def unwrap(parts: Sequence[nn.Module]) -> None:
+    """Give ``parts`` back their torch forward (undo :func:`accelerate`)."""
+    for part in parts:
+        part.__dict__.pop("forward", None)
