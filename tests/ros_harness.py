@@ -19,7 +19,14 @@ EXECUTABLE = REPO / "install" / "masa_ros" / "lib" / "masa_ros" / "tracker_node"
 PARAMS_FILE = REPO / "config" / "tracker.yaml"
 # Small and fast on the CPU, eager torch (no conversion at start; tests/test_backends.py covers OpenVINO);
 # everything else as shipped.
-TEST_PARAMETERS = {"model.input_size": 128, "model.device": "cpu", "model.backend": "torch"}
+# The edge's tests send arbitrary images and boxes: publish a track from its first box (the tracker's
+# confirmation rule is tested in tests/test_masa_sort.py and, over DDS, in test_tracker_node.py).
+TEST_PARAMETERS = {
+    "model.input_size": 128,
+    "model.device": "cpu",
+    "model.backend": "torch",
+    "tracker.publish_tentative": True,
+}
 
 
 def node_command(parameters: dict[str, object], name: str = "masa_tracker", namespace: str = "") -> list[str]:

@@ -20,7 +20,7 @@ from std_msgs.msg import Header
 
 from masa_core.eval.mot_format import read_mot
 from masa_ros.image_conversion import rgb_to_image
-from masa_ros.msg import Detection, DetectionArray, TrackedObjectArray
+from masa_ros.msg import Detection, DetectionArray, TrackedObject, TrackedObjectArray
 from tests.paths import TUD_CAMPUS_GT
 from tests.ros_harness import EXECUTABLE, node_command, spin_until, start_node, stop_node
 
@@ -67,9 +67,11 @@ class Peer:
         assert spin_until(self.node, lambda: bool(self.diagnostics), 10)
         return {kv.key: kv.value for kv in self.diagnostics[-1].status[0].values}
 
-    def set_parameter(self, name: str, value: float | int) -> tuple[bool, str]:
+    def set_parameter(self, name: str, value: float | int | bool) -> tuple[bool, str]:
         assert self.params.wait_for_service(timeout_sec=10)
-        if isinstance(value, int):
+        if isinstance(value, bool):
+            pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+        elif isinstance(value, int):
             pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
         else:
             pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
@@ -208,6 +210,25 @@ def test_detections_without_images_are_bounded_and_counted(peer, node_process):
     peer.send(encode(frame(31), "rgb8", 31), GT[32].boxes)
     assert len(peer.wait_tracks(1)[0].objects) == len(GT[32])
     assert node_process[0].poll() is None
+
+
+def test_new_tracks_are_published_once_confirmed_with_state_and_velocity(peer):
+    assert peer.set_parameter("tracker.publish_tentative", False)[0]
+    try:
+        peer.tracks.clear()
+        extra = [560.0, 40.0, 600.0, 140.0]  # a box that appears one image after the others
+        for k, index in enumerate((40, 41, 42)):
+            boxes = np.vstack([GT[index + 1].boxes, [extra]]) if k else GT[index + 1].boxes
+            peer.send(encode(frame(index), "rgb8", index), boxes)
+        first, second, third = peer.wait_tracks(3)
+    finally:
+        assert peer.set_parameter("tracker.publish_tentative", True)[0]
+    assert first.objects == []  # every track is new, so tentative (these images come 10 s after the last ones)
+    assert len(second.objects) == len(GT[42]) and extra not in [list(o.box) for o in second.objects]
+    assert {o.state for o in second.objects} == {TrackedObject.STATE_CONFIRMED}
+    assert extra in [list(np.round(o.box, 3)) for o in third.objects]
+    assert all(np.isfinite(o.velocity).all() for o in third.objects)
+    assert any(np.abs(o.velocity).sum() > 0 for o in third.objects)  # pixels per second, from the filter
 
 
 def test_runtime_parameters_are_validated(peer):

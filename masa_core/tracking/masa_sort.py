@@ -25,8 +25,8 @@ One ``update`` per frame (``docs/tracker.md`` has the figure):
 6. A matched track's filter is corrected with the box. Its embedding memory is updated
    (``embed_momentum`` weights the new one) only from high-score boxes that overlap no other box
    by more than ``occlusion_iou_thr`` IoU: an occluded box shows two objects.
-7. Lost tracks unseen for more than ``lost_seconds`` are forgotten (after the matching, as
-   ByteTrack's ``track_buffer``: a track can come back after exactly ``lost_seconds``).
+7. Tracks unseen for more than ``lost_seconds`` plus one frame period (``1 / fps``) are forgotten
+   before the matching: ByteTrack's ``track_buffer`` frames, in seconds.
 
 Rows that are not finite or have no area are ignored (id -1); nothing else changes.
 """
@@ -151,6 +151,7 @@ class MasaSortTracker:
             raise ValueError(f"embeds have dimension {embeds.shape[1]}, the tracks {self._tracks.embed.shape[1]}")
         frame = self._frame(boxes, scores, embeds)
         dt = self._advance(int(frame_id), stamp)
+        self._forget_expired()
         tracks = self._tracks
         if camera_warp is not None:
             tracks.mean, tracks.cov = kalman.warp(tracks.mean, tracks.cov, np.asarray(camera_warp, np.float64))
@@ -158,9 +159,7 @@ class MasaSortTracker:
         self._associate(frame)
         new_rows = self._correct_and_start(frame, int(frame_id))
         self._last_frame_id = int(frame_id)
-        result = self._result(frame, int(frame_id), new_rows, boxes.device)
-        self._forget_expired()
-        return result
+        return self._result(frame, int(frame_id), new_rows, boxes.device)
 
     def _frame(self, boxes: Tensor, scores: Tensor, embeds: Tensor) -> _Frame:
         b = boxes.detach().cpu().double().numpy().reshape(-1, 4)
@@ -191,9 +190,12 @@ class MasaSortTracker:
         return dt
 
     def _forget_expired(self) -> None:
-        t = self._tracks
-        lost_too_long = (t.state == TrackState.LOST) & (self.clock - t.last_seen > self.config.lost_seconds)
-        self._tracks = t.take(~lost_too_long)
+        """Drop tracks unseen for more than ``lost_seconds`` plus one frame period (ByteTrack's
+        ``track_buffer`` frames: the frame after the buffer may still match); after a jump in time,
+        tracks that were never marked lost go too."""
+        t, cfg = self._tracks, self.config
+        limit = cfg.lost_seconds + 1.0 / cfg.fps + 1e-6
+        self._tracks = t.take(self.clock - t.last_seen <= limit)
 
     def _associate(self, frame: _Frame) -> None:
         """The three stages; fills ``frame.track`` and ``frame.match``."""
