@@ -153,12 +153,19 @@ class Pipeline:
         self._frame_index = 0
 
     def process(
-        self, frame: np.ndarray, detections: Detections | None = None, stamp: float | None = None
+        self,
+        frame: np.ndarray,
+        detections: Detections | None = None,
+        stamp: float | None = None,
+        score_thr: float | None = None,
     ) -> FrameResult:
         """Track one (H, W, 3) uint8 RGB frame; ``detections`` replaces the detector when given.
 
         stamp: the frame's capture time in seconds (a camera header's stamp), so the tracker's motion
         model uses the real time between frames; None: frames are ``1 / tracker.fps`` apart.
+        score_thr: the operating threshold of the detector that scored ``detections`` (scores are on
+        each detector's scale); the configured detector's own is used for its boxes. MASA-SORT
+        takes it for the score thresholds its config leaves null.
         Raises :class:`masa_core.inputs.FrameError` for a frame that is not an image; the tracker
         state is then untouched. Invalid boxes are dropped and counted in ``dropped_boxes``.
         """
@@ -171,6 +178,8 @@ class Pipeline:
             with self._timed("detector", timings):
                 dets = detections if detections is not None else self.detector(frame, index)
             dets, rows, dropped = self._clean(dets, width, height)
+            if detections is None:
+                score_thr = getattr(self.detector, "score_thr", None)
         embeds = torch.zeros(0, self.model.adapter.embed_head.fc_embed.out_features)
         embedding: torch.Tensor | None = None
         scale = 1.0
@@ -193,6 +202,7 @@ class Pipeline:
                 frame_id=index,
                 stamp=stamp,
                 camera_warp=warp,
+                score_thr=score_thr,
             )
         tracks = self._tracks(dets, rows, result)
         if self.segmenter is not None and tracks:

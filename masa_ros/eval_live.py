@@ -133,10 +133,14 @@ class LiveNode:
         degradation: Degradation | None = None,
         own_detector: bool = False,
         given_file: Path | None = None,
+        given_score_thr: float | None = None,
     ) -> GivenBoxesResult:
         if tracker not in PIPELINE_TRACKERS or config is None:
             raise LiveError(f"the tracker node runs MASA; tracker {tracker!r} runs offline only (masa-eval)")
-        config = dataclasses.replace(config, tracker=dataclasses.replace(config.tracker, kind=tracker))
+        tracker_config = dataclasses.replace(config.tracker, kind=tracker)
+        if given_score_thr is not None and tracker_config.high_score_thr is None:  # the boxes' detector's threshold
+            tracker_config = dataclasses.replace(tracker_config, high_score_thr=given_score_thr)
+        config = dataclasses.replace(config, tracker=tracker_config)
         degradation = degradation or Degradation()
         results_file = Path(results_file)
         results_file.parent.mkdir(parents=True, exist_ok=True)

@@ -260,11 +260,11 @@ def run(
     rows: list[dict[str, Any]] = []
     runs: list[GivenBoxesResult] = []
     for folder, frames, gt in inputs:
-        given_file = None
+        given_file, given_score_thr = None, None
         if args.detector_boxes:
             detector_config = load_config(args.config, {"model": {"device": args.device}})
             det_file = args.out / folder.name / "detections.txt"
-            given_file = detect_sequence(frames, detector_config, det_file, args.max_frames)
+            given_file, given_score_thr = detect_sequence(frames, detector_config, det_file, args.max_frames)
         for tracker in args.trackers:
             own = args.masa_detector and tracker in PIPELINE_TRACKERS
             out = args.out / folder.name / f"{run_name(tracker, args.degradation, own)}.txt"
@@ -280,6 +280,7 @@ def run(
                 sequence=folder.name,
                 own_detector=own,
                 given_file=given_file,
+                given_score_thr=given_score_thr,
             )
             row = table_row(result, display[tracker])
             rows.append(row)

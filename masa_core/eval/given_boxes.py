@@ -139,10 +139,13 @@ def given_detections(given: MotRows) -> Detections:
     return Detections(given.boxes, given.scores)
 
 
-def detect_sequence(video: str | Path, config: PipelineConfig, out_file: Path, max_frames: int | None = None) -> Path:
+def detect_sequence(
+    video: str | Path, config: PipelineConfig, out_file: Path, max_frames: int | None = None
+) -> tuple[Path, float | None]:
     """Run ``config``'s detector once on every frame and write its boxes, cleaned as the pipeline
     cleans them, with their scores to ``out_file`` (MOTChallenge det rows, id -1), so that every
-    tracker can be given the same detector boxes. Returns ``out_file``."""
+    tracker can be given the same detector boxes. Returns ``out_file`` and the detector's score
+    threshold (None when it has none)."""
     detector = build_detector_from_config(config.detector)
     rows = {}
     for index, frame in enumerate(FrameSource(video, max_frames)):
@@ -154,7 +157,7 @@ def detect_sequence(video: str | Path, config: PipelineConfig, out_file: Path, m
             rows[index + 1] = MotRows(dets.boxes, np.full(len(dets), -1), dets.scores)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     write_mot(out_file, rows)
-    return out_file
+    return out_file, getattr(detector, "score_thr", None)
 
 
 def score_results(
@@ -186,6 +189,7 @@ def track_given_boxes(
     sequence: str | None = None,
     own_detector: bool = False,
     given_file: str | Path | None = None,
+    given_score_thr: float | None = None,
 ) -> GivenBoxesResult:
     """Track ``video`` with its ground-truth boxes given, write MOT results and score them.
 
@@ -199,7 +203,8 @@ def track_given_boxes(
     ground truth they are scored against); false positives are placed inside the frame.
     sequence: its name (default: the video's folder, or the image folder's parent when it is ``img1``).
     given_file: a MOTChallenge det file whose boxes and scores are given instead of the ground truth
-    (e.g. from :func:`detect_sequence`: every tracker gets the same detector boxes).
+    (e.g. from :func:`detect_sequence`: every tracker gets the same detector boxes);
+    given_score_thr: their detector's threshold, which the pipeline's tracker is told.
     own_detector: pipeline trackers only: the pipeline's own detector finds the boxes and nothing is given.
     """
     if tracker not in TRACKERS:
@@ -246,7 +251,8 @@ def track_given_boxes(
         dets = given_detections(given)
         start = time.perf_counter()
         if pipe is not None:
-            tracks = pipe.process(frame, None if own_detector else dets, stamp=index / source.fps).tracks
+            given_dets = None if own_detector else dets
+            tracks = pipe.process(frame, given_dets, stamp=index / source.fps, score_thr=given_score_thr).tracks
             seconds += time.perf_counter() - start
             out = MotRows.from_tracks(tracks) if own_detector else given_rows_of(given, tracks)
         elif reid is not None:

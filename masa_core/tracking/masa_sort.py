@@ -5,7 +5,8 @@ One ``update`` per frame (``docs/tracker.md`` has the figure):
 1. The tracker clock advances by the real time since the previous frame (the frame's stamp, or
    ``1 / fps`` without stamps); a repeated or backwards stamp advances it by 0. Every track is
    predicted to now.
-2. **Stage 1**, confirmed and lost tracks against detections scoring ``>= high_score_thr``: the
+2. **Stage 1**, confirmed and lost tracks against detections scoring ``>= high_score_thr`` (left
+   null: the detector's own threshold, scores being on each detector's scale; 0.5 without one): the
    cost of a pair is the smaller of ``1 - IoU`` (box vs. predicted box) and ``1 - s``, where ``s``
    is MASA's own association similarity between the box's embedding and the track's memory
    (``match_metric``: by default ``(bisoftmax + cosine) / 2``, as the official tracker computes it);
@@ -20,7 +21,8 @@ One ``update`` per frame (``docs/tracker.md`` has the figure):
 4. **Stage 3**, tentative tracks against the high detections left, as stage 1 with IoU
    ``>= tentative_iou_thr``. An unmatched tentative track is dropped; an unmatched confirmed track
    becomes lost (predicted, not published).
-5. High detections left that score ``>= new_track_thr`` start tentative tracks, confirmed after
+5. High detections left that score ``>= new_track_thr`` (null: the high threshold + 0.1, ByteTrack's
+   rule) start tentative tracks, confirmed after
    ``confirm_hits`` matches (at once on the tracker's first frame, as ByteTrack does).
 6. A matched track's filter is corrected with the box. Its embedding memory is updated
    (``embed_momentum`` weights the new one) only from high-score boxes that overlap no other box
@@ -138,12 +140,15 @@ class MasaSortTracker:
         frame_id: int,
         stamp: float | None = None,
         camera_warp: np.ndarray | None = None,
+        score_thr: float | None = None,
     ) -> TrackResult:
         """Associate one frame of detections with the tracks and update them.
 
         boxes (N, 4) x1y1x2y2, scores (N,), labels (N,) int (kept for the interface; the class is
         the detector's), embeds (N, D); frame_id strictly increasing; stamp in seconds (None: the
-        frame id over ``fps``). Raises ``ValueError`` on wrong shapes, types or frame order, or an
+        frame id over ``fps``); score_thr: the operating threshold of the detector that scored the
+        boxes, for thresholds the config leaves null (:meth:`TrackerConfig.score_thresholds`).
+        Raises ``ValueError`` on wrong shapes, types or frame order, or an
         embedding size other than the tracks', before anything changes.
         """
         check_update_inputs(boxes, scores, labels, embeds, frame_id, self._last_frame_id)
@@ -156,8 +161,9 @@ class MasaSortTracker:
         if camera_warp is not None:
             tracks.mean, tracks.cov = kalman.warp(tracks.mean, tracks.cov, np.asarray(camera_warp, np.float64))
         tracks.mean, tracks.cov = kalman.predict(tracks.mean, tracks.cov, dt)
-        self._associate(frame)
-        new_rows = self._correct_and_start(frame, int(frame_id))
+        high, new = self.config.score_thresholds(score_thr)
+        self._associate(frame, high)
+        new_rows = self._correct_and_start(frame, int(frame_id), high, new)
         self._last_frame_id = int(frame_id)
         return self._result(frame, int(frame_id), new_rows, boxes.device)
 
@@ -197,10 +203,10 @@ class MasaSortTracker:
         limit = cfg.lost_seconds + 1.0 / cfg.fps + 1e-6
         self._tracks = t.take(self.clock - t.last_seen <= limit)
 
-    def _associate(self, frame: _Frame) -> None:
+    def _associate(self, frame: _Frame, high_thr: float) -> None:
         """The three stages; fills ``frame.track`` and ``frame.match``."""
         cfg, t = self.config, self._tracks
-        high = frame.valid & (frame.scores >= cfg.high_score_thr)
+        high = frame.valid & (frame.scores >= high_thr)
         low = frame.valid & ~high & (frame.scores >= cfg.low_score_thr)
         active = (t.state == TrackState.CONFIRMED) | (t.state == TrackState.LOST)
         self._match(frame, high, active, cfg.match_iou_thr, appearance=True)
@@ -238,14 +244,14 @@ class MasaSortTracker:
         app_cost = np.where(near & (sim >= cfg.appearance_thr), 1.0 - sim, _NO_MATCH)
         return np.minimum(cost, app_cost)
 
-    def _correct_and_start(self, frame: _Frame, frame_id: int) -> np.ndarray:
+    def _correct_and_start(self, frame: _Frame, frame_id: int, high_thr: float, new_thr: float) -> np.ndarray:
         """Correct matched tracks, age the others, start new ones; returns the new tracks' detection rows."""
         cfg, t = self.config, self._tracks
         det = np.flatnonzero(frame.track >= 0)
         rows = frame.track[det]
         if len(rows):
             t.mean[rows], t.cov[rows] = kalman.update(t.mean[rows], t.cov[rows], frame.boxes[det])
-            clean = (frame.scores[det] >= cfg.high_score_thr) & ~self._occluded(frame)[det]
+            clean = (frame.scores[det] >= high_thr) & ~self._occluded(frame)[det]
             mixed = (1 - cfg.embed_momentum) * t.embed[rows] + cfg.embed_momentum * frame.embed[det]
             t.embed[rows] = np.where(clean[:, None], mixed, t.embed[rows])
             t.hits[rows] += 1
@@ -260,7 +266,7 @@ class MasaSortTracker:
         new_index = np.cumsum(keep) - 1  # rows after dropping unmatched tentative tracks
         frame.track[det] = new_index[rows]
         self._tracks = t.take(keep)
-        new = np.flatnonzero(frame.valid & (frame.track < 0) & (frame.scores >= cfg.new_track_thr))
+        new = np.flatnonzero(frame.valid & (frame.track < 0) & (frame.scores >= new_thr))
         self._start(frame, new, frame_id)
         return new
 

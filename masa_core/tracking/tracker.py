@@ -28,9 +28,7 @@ _UNIT_FIELDS: tuple[str, ...] = (
     "memo_momentum",
     "distractor_nms_thr",
     "distractor_score_thr",
-    "high_score_thr",
     "low_score_thr",
-    "new_track_thr",
     "match_iou_thr",
     "low_match_iou_thr",
     "tentative_iou_thr",
@@ -39,6 +37,14 @@ _UNIT_FIELDS: tuple[str, ...] = (
     "embed_momentum",
 )
 TRACKER_KINDS: tuple[str, ...] = ("masa_sort", "masa")
+
+
+class ByteTrackDefaults:
+    """ByteTrack's high-score threshold (``track_thresh``), used when no detector threshold is known."""
+
+    HIGH = 0.5
+
+
 CAMERA_MOTION: tuple[str, ...] = ("none", "sparse_flow")
 
 
@@ -71,9 +77,9 @@ class TrackerConfig:
     fps: int = 1
     with_cats: bool = True
     # masa_sort
-    high_score_thr: float = 0.5
+    high_score_thr: float | None = None
     low_score_thr: float = 0.1
-    new_track_thr: float = 0.6
+    new_track_thr: float | None = None
     match_iou_thr: float = 0.2
     low_match_iou_thr: float = 0.5
     tentative_iou_thr: float = 0.3
@@ -139,10 +145,24 @@ class TrackerConfig:
         hits = self.confirm_hits
         if not isinstance(hits, int) or isinstance(hits, bool) or not 1 <= hits <= 1000:
             raise ValueError(f"tracker.confirm_hits = {hits!r}: must be an integer in [1, 1000]")
-        if self.low_score_thr > self.high_score_thr:
+        for name in ("high_score_thr", "new_track_thr"):
+            value = getattr(self, name)
+            if value is not None and (not _is_real(value) or not 0.0 <= value <= 1.0):
+                raise ValueError(f"tracker.{name} = {value!r}: must be null or a number in [0, 1]")
+        if self.high_score_thr is not None and self.low_score_thr > self.high_score_thr:
             raise ValueError(
                 f"tracker.low_score_thr = {self.low_score_thr!r}: must be <= high_score_thr ({self.high_score_thr})"
             )
+
+    def score_thresholds(self, detector_thr: float | None = None) -> tuple[float, float]:
+        """MASA-SORT's (high, new-track) score thresholds. Left null, ``high`` is the detector's own
+        operating threshold ``detector_thr`` (scores are on each detector's scale), or ByteTrack's 0.5
+        when it is unknown; ``new`` is ``high + 0.1``, ByteTrack's rule."""
+        high = self.high_score_thr
+        if high is None:
+            high = ByteTrackDefaults.HIGH if detector_thr is None else max(float(detector_thr), self.low_score_thr)
+        new = self.new_track_thr if self.new_track_thr is not None else min(high + 0.1, 1.0)
+        return high, new
 
 
 @dataclass(frozen=True)
@@ -269,11 +289,13 @@ class MasaTracker:
         frame_id: int,
         stamp: float | None = None,
         camera_warp: object = None,
+        score_thr: float | None = None,
     ) -> TrackResult:
         """Associate one frame of detections with the track memory and update it.
 
-        ``stamp`` and ``camera_warp`` are accepted for the tracker interface and ignored: the
-        official tracker ages tracks in frames and has no motion model.
+        ``stamp``, ``camera_warp`` and ``score_thr`` are accepted for the tracker interface and
+        ignored: the official tracker ages tracks in frames, has no motion model and uses its own
+        score thresholds.
 
         Args:
             boxes: (N, 4) x1y1x2y2 boxes (N may be 0).
