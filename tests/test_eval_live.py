@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not EXECUTABLE.exists(), reason="run scripts/set
 # small and fast; degraded given boxes (dropped, jittered, false positives) so the ids have work to do
 FAST = ["--input-size", "128", "--threads", "1", "--quiet"]
 SETTINGS = [*FAST, "--max-frames", "5", "--drop", "0.2", "--jitter", "0.05", "--fp-rate", "1", "--degrade-seed", "3"]
-RUN = "masa_drop0.2_jit0.05_fp1_s3"
+RUN = "masa_sort_drop0.2_jit0.05_fp1_s3"  # the node runs MASA-SORT unless --trackers masa
 
 
 def live(*args: str, timeout: float = 200) -> subprocess.CompletedProcess:
@@ -39,7 +39,7 @@ def test_live_node_gives_the_offline_results_files_and_metrics(tmp_path):
     out = live(*sequences, *SETTINGS, "--out", str(tmp_path / "live"))
     assert out.returncode == 0, out.stderr
     assert "live node" in out.stdout and "lost" in out.stdout
-    assert eval_main([*sequences, "--trackers", "masa", *SETTINGS, "--out", str(tmp_path / "offline")]) == 0
+    assert eval_main([*sequences, "--trackers", "masa_sort", *SETTINGS, "--out", str(tmp_path / "offline")]) == 0
     for seq in ("TUD-Campus", "TUD-Stadtmitte"):
         live_file, offline_file = (tmp_path / mode / seq / f"{RUN}.txt" for mode in ("live", "offline"))
         assert live_file.read_text() == offline_file.read_text()
@@ -51,7 +51,7 @@ def test_live_node_gives_the_offline_results_files_and_metrics(tmp_path):
     live_rows, offline_rows = _table(tmp_path / "live" / "results.csv"), _table(tmp_path / "offline" / "results.csv")
     assert [r["sequence"] for r in live_rows] == ["TUD-Campus", "TUD-Stadtmitte", "COMBINED"]
     assert [r["lost"] for r in live_rows] == ["0", "0", "0"]
-    assert all(r["tracker"] == "MASA (shipped adapter, 128px, live node)" for r in live_rows)
+    assert all(r["tracker"] == "MASA-SORT (shipped adapter, 128px, live node)" for r in live_rows)
     for a, b in zip(live_rows, offline_rows, strict=True):
         assert {k: v for k, v in a.items() if k not in ("tracker", "lost")} == {
             k: v for k, v in b.items() if k != "tracker"
@@ -64,7 +64,7 @@ def test_frames_whose_tracks_do_not_come_back_are_lost_reported_and_fail_the_run
     out = live(str(TUD_CAMPUS), *FAST, "--max-frames", "3", "--frame-timeout", "0.001", "--out", str(tmp_path))
     assert out.returncode == 1, out.stderr
     assert "3 of 3 frames lost" in out.stderr and "frames 1, 2, 3" in out.stderr
-    saved = json.loads((tmp_path / "TUD-Campus" / "masa.json").read_text())
+    saved = json.loads((tmp_path / "TUD-Campus" / "masa_sort.json").read_text())
     assert saved["lost_frames"] == [1, 2, 3] and saved["lost"] == 3
     assert saved["metrics"]["FN"] == saved["metrics"]["num_gt_dets"] > 0 and saved["metrics"]["HOTA"] == 0
     assert _table(tmp_path / "results.csv")[0]["lost"] == "3"

@@ -20,6 +20,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 
+from masa_core.tracking import TrackState
 from masa_ros import msg as masa_msgs
 from masa_ros.image_conversion import image_to_mask, mask_to_image
 from tests.paths import REPO
@@ -99,7 +100,12 @@ def test_public_contract_of_tracked_object():
         "mask": "sensor_msgs/Image",
         "age": "uint32",
         "frames_since_seen": "uint32",
+        "velocity": "float[2]",
+        "state": "uint8",
+        "detection_index": "int32",
     }
+    states = (TrackedObject.STATE_TENTATIVE, TrackedObject.STATE_CONFIRMED, TrackedObject.STATE_LOST)
+    assert states == tuple(int(s) for s in TrackState)
     assert TrackedObjectArray.get_fields_and_field_types() == {
         "header": "std_msgs/Header",
         "image_width": "uint32",
