@@ -23,7 +23,10 @@ from tests.ros_harness import EXECUTABLE, TEST_PARAMETERS, spin_until, start_nod
 
 pytestmark = pytest.mark.skipif(not EXECUTABLE.exists(), reason="run scripts/setup.sh: the ROS package is not built")
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-NODE_AS_CONFIG = {"model": {k.split(".", 1)[1]: v for k, v in TEST_PARAMETERS.items()}}
+NODE_AS_CONFIG: dict[str, dict[str, object]] = {}
+for _name, _value in TEST_PARAMETERS.items():
+    _section, _key = _name.split(".", 1)
+    NODE_AS_CONFIG.setdefault(_section, {})[_key] = _value
 
 
 def tool(name: str, *args: str) -> list[str]:
