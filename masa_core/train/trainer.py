@@ -252,6 +252,9 @@ class Trainer:
             drop_last=True,
             num_workers=self.cfg.workers,
             collate_fn=list,
+            # fresh worker processes, not forks: forking a process that has loaded OpenVINO (or CUDA)
+            # crashes it (measured: SIGSEGV once the OpenVINO backend had run in the same process)
+            multiprocessing_context="spawn" if self.cfg.workers > 0 else None,
         )
 
     def step(self, views: list[View], it: int) -> dict[str, float]:
