@@ -111,7 +111,7 @@ PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "tracker.with_cats": ("only match within a class", None),
     "tracker.high_score_thr": ("masa_sort: stage-1 score (unset = the detector's threshold, else 0.5)", (0.0, 1.0)),
     "tracker.low_score_thr": ("masa_sort: min score of a box in stage 2 (IoU only)", (0.0, 1.0)),
-    "tracker.new_track_thr": ("masa_sort: min score to start a track (unset = high + 0.1)", (0.0, 1.0)),
+    "tracker.new_track_thr": ("masa_sort: min score to start a track (unset = high_score_thr)", (0.0, 1.0)),
     "tracker.match_iou_thr": ("masa_sort: min IoU with the predicted box, stage 1", (0.0, 1.0)),
     "tracker.low_match_iou_thr": ("masa_sort: min IoU, stage 2 (low-score boxes)", (0.0, 1.0)),
     "tracker.tentative_iou_thr": ("masa_sort: min IoU for a tentative track", (0.0, 1.0)),

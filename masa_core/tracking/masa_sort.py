@@ -21,8 +21,8 @@ One ``update`` per frame (``docs/tracker.md`` has the figure):
 4. **Stage 3**, tentative tracks against the high detections left, as stage 1 with IoU
    ``>= tentative_iou_thr``. An unmatched tentative track is dropped; an unmatched confirmed track
    becomes lost (predicted, not published).
-5. High detections left that score ``>= new_track_thr`` (null: the high threshold + 0.1, ByteTrack's
-   rule) start tentative tracks, confirmed after
+5. High detections left that score ``>= new_track_thr`` (null: the high threshold, as in boxmot's
+   ByteTrack) start tentative tracks, confirmed after
    ``confirm_hits`` matches (at once on the tracker's first frame, as ByteTrack does).
 6. A matched track's filter is corrected with the box. Its embedding memory is updated
    (``embed_momentum`` weights the new one) only from high-score boxes that overlap no other box

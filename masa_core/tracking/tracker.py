@@ -157,11 +157,11 @@ class TrackerConfig:
     def score_thresholds(self, detector_thr: float | None = None) -> tuple[float, float]:
         """MASA-SORT's (high, new-track) score thresholds. Left null, ``high`` is the detector's own
         operating threshold ``detector_thr`` (scores are on each detector's scale), or ByteTrack's 0.5
-        when it is unknown; ``new`` is ``high + 0.1``, ByteTrack's rule."""
+        when it is unknown; ``new`` is ``high``, as boxmot's ByteTrack has it."""
         high = self.high_score_thr
         if high is None:
             high = ByteTrackDefaults.HIGH if detector_thr is None else max(float(detector_thr), self.low_score_thr)
-        new = self.new_track_thr if self.new_track_thr is not None else min(high + 0.1, 1.0)
+        new = self.new_track_thr if self.new_track_thr is not None else high
         return high, new
 
 
