@@ -39,10 +39,7 @@ _UNIT_FIELDS: tuple[str, ...] = (
 TRACKER_KINDS: tuple[str, ...] = ("masa_sort", "masa")
 
 
-class ByteTrackDefaults:
-    """ByteTrack's high-score threshold (``track_thresh``), used when no detector threshold is known."""
-
-    HIGH = 0.5
+BYTETRACK_HIGH_SCORE = 0.5  # ByteTrack's track_thresh: MASA-SORT's high threshold when no detector's is known
 
 
 CAMERA_MOTION: tuple[str, ...] = ("none", "sparse_flow")
@@ -160,7 +157,7 @@ class TrackerConfig:
         when it is unknown; ``new`` is ``high``, as boxmot's ByteTrack has it."""
         high = self.high_score_thr
         if high is None:
-            high = ByteTrackDefaults.HIGH if detector_thr is None else max(float(detector_thr), self.low_score_thr)
+            high = BYTETRACK_HIGH_SCORE if detector_thr is None else max(float(detector_thr), self.low_score_thr)
         new = self.new_track_thr if self.new_track_thr is not None else high
         return high, new
 
