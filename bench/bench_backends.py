@@ -32,7 +32,7 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 from masa_core import Detections, Pipeline, load_config  # noqa: E402
 from masa_core.detectors.factory import build_detector_from_config  # noqa: E402
-from masa_core.eval.mot_format import read_mot  # noqa: E402
+from masa_core.formats.mot import read_mot  # noqa: E402
 from masa_core.models.backends import TORCH, describe, resolve_backend  # noqa: E402
 from masa_core.models.build import build_runtime_model  # noqa: E402
 from masa_core.pipeline import STAGES  # noqa: E402

@@ -35,7 +35,7 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 from masa_core.assets import asset_path  # noqa: E402
 from masa_core.detectors.base import Detections  # noqa: E402
-from masa_core.eval.mot_format import read_mot  # noqa: E402
+from masa_core.formats.mot import read_mot  # noqa: E402
 from masa_core.video_io import FrameSource  # noqa: E402
 
 SEQUENCE = REPO / "data" / "mot15" / "TUD-Campus"

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from masa_core import Detections, Pipeline, load_config  # noqa: E402
-from masa_core.eval.mot_format import read_mot  # noqa: E402
+from masa_core.formats.mot import read_mot  # noqa: E402
 from masa_ros.image_conversion import rgb_to_image  # noqa: E402
 from masa_ros.msg import Detection, DetectionArray, TrackedObjectArray  # noqa: E402
 from tests.ros_harness import spin_until, start_node, stop_node  # noqa: E402

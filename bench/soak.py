@@ -33,7 +33,7 @@ from std_msgs.msg import Header
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from masa_core.eval.mot_format import read_mot  # noqa: E402
+from masa_core.formats.mot import read_mot  # noqa: E402
 from masa_ros.image_conversion import rgb_to_image  # noqa: E402
 from masa_ros.msg import Detection, DetectionArray, TrackedObjectArray  # noqa: E402
 from masa_ros.track_messages import stamp_ns  # noqa: E402

@@ -21,7 +21,7 @@ import torch
 
 from masa_core.cli.common import OneLineParser, positive_int
 from masa_core.eval.metrics import evaluate_mot
-from masa_core.eval.mot_format import MotRows, write_mot
+from masa_core.formats.mot import MotRows, write_mot
 from masa_core.video_io import FrameSource, VideoError, VideoWriter
 from masa_core.visualize import TrackPainter
 from masa_ros.bag_io import read_tracks

@@ -47,7 +47,7 @@ from masa_core.eval.given_boxes import (
     run_name,
     score_results,
 )
-from masa_core.eval.mot_format import MotRows, read_mot
+from masa_core.formats.mot import MotRows, read_mot
 from masa_core.video_io import FrameSource
 from masa_ros.demo import NODE as CHECKOUT_NODE
 from masa_ros.demo import stop_process

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from masa_core import Detections, Pipeline
-from masa_core.eval.mot_format import read_mot
+from masa_core.formats.mot import read_mot
 from masa_core.pipeline import FrameResult
 from tests.paths import TUD_CAMPUS_GT
 

@@ -10,7 +10,7 @@ import pytest
 
 from masa_core.cli.track import main
 from masa_core.eval.metrics import evaluate_mot
-from masa_core.eval.mot_format import read_mot
+from masa_core.formats.mot import read_mot
 from masa_core.video_io import FrameSource
 from tests.paths import TUD_CAMPUS_GT, TUD_CAMPUS_VIDEO
 

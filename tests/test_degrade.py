@@ -10,7 +10,7 @@ import pytest
 
 from masa_core.eval.degrade import Degradation, degrade, degrade_frame
 from masa_core.eval.given_boxes import track_given_boxes
-from masa_core.eval.mot_format import MotRows
+from masa_core.formats.mot import MotRows
 from tests.paths import REPO, TUD_CAMPUS_GT, TUD_CAMPUS_VIDEO
 
 IMAGE = (640, 480)

@@ -22,7 +22,7 @@ from masa_core.detectors import (
 from masa_core.detectors.grounding_dino import format_prompt, match_phrase, parse_prompt
 from masa_core.detectors.mediapipe_ssd import MediaPipeSSD, box_iou_one, nms, ssd_anchors
 from masa_core.detectors.yolo import class_ids_for, names_tuple
-from masa_core.eval.mot_format import read_mot
+from masa_core.formats.mot import read_mot
 from tests.paths import TUD_CAMPUS as TUD
 
 TUD_FRAMES = (0, 20, 50, 70)

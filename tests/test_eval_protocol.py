@@ -10,8 +10,8 @@ import torch
 
 from masa_core.cli.eval import main as eval_main
 from masa_core.eval.given_boxes import track_given_boxes
-from masa_core.eval.mot_format import read_mot
 from masa_core.eval.protocol import STRENGTHS, settings, summarise
+from masa_core.formats.mot import read_mot
 from tests.paths import TUD_CAMPUS, TUD_CAMPUS_GT, TUD_CAMPUS_VIDEO
 
 

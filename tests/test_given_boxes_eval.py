@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from masa_core.eval.given_boxes import track_given_boxes
-from masa_core.eval.mot_format import read_mot
+from masa_core.formats.mot import read_mot
 from tests.paths import TUD_CAMPUS_GT, TUD_CAMPUS_VIDEO
 
 

@@ -10,7 +10,7 @@ import torch
 
 from masa_core import Detections, Pipeline, load_config
 from masa_core.config import ConfigError, config_from_dict
-from masa_core.eval.mot_format import read_mot
+from masa_core.formats.mot import read_mot
 from masa_core.models.checkpoint import CheckpointError, load_state_dict_file
 from masa_core.segmentation import BoxPromptSegmenter, box_window, decode, encode, paste_mask
 from masa_core.segmentation.rle import (

@@ -20,8 +20,8 @@ from masa_core.eval.metrics import (
     format_table,
     id_switches_per_frame,
 )
-from masa_core.eval.mot_format import MotRows, read_mot
 from masa_core.eval.teta import evaluate_teta, teta_counts
+from masa_core.formats.mot import MotRows, read_mot
 
 MM_DATA = Path(motmetrics.__file__).parent / "data"
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from masa_core.eval.mot_format import MotFormatError, MotRows, read_mot, write_mot
+from masa_core.formats.mot import MotFormatError, MotRows, read_mot, write_mot
 from tests.paths import TUD_CAMPUS_GT as TUD_GT
 
 

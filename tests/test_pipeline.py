@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from masa_core import Detections, FrameError, Pipeline, load_config
-from masa_core.eval.mot_format import read_mot
+from masa_core.formats.mot import read_mot
 from tests.gt_tracking import track_tud_campus_with_gt
 from tests.paths import TUD_CAMPUS_GT
 

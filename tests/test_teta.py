@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from masa_core.eval.metrics import box_iou, build_sequence_data, trackeval_results
-from masa_core.eval.mot_format import MotRows, read_mot
 from masa_core.eval.teta import (
     ALPHAS,
     OFFICIAL_ALPHAS,
@@ -19,6 +18,7 @@ from masa_core.eval.teta import (
     teta_counts,
     teta_scores,
 )
+from masa_core.formats.mot import MotRows, read_mot
 
 MM_DATA = Path(motmetrics.__file__).parent / "data"
 A_BOX = (0.0, 0.0, 10.0, 20.0)

@@ -18,7 +18,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from masa_core.eval.mot_format import read_mot
+from masa_core.formats.mot import read_mot
 from masa_ros.image_conversion import rgb_to_image
 from masa_ros.msg import Detection, DetectionArray, TrackedObject, TrackedObjectArray
 from tests.paths import TUD_CAMPUS_GT

@@ -46,9 +46,9 @@ from masa_core.eval.given_boxes import (
     track_given_boxes,
 )
 from masa_core.eval.metrics import evaluate_mot_many, format_table, id_switches_per_frame
-from masa_core.eval.mot_format import MotFormatError, read_mot
 from masa_core.eval.protocol import run_protocol
 from masa_core.eval.report import COMBINED, write_report
+from masa_core.formats.mot import MotFormatError, read_mot
 from masa_core.models.checkpoint import CheckpointError
 from masa_core.video_io import FrameSource, VideoError
 

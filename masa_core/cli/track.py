@@ -30,7 +30,7 @@ from tqdm import tqdm
 from masa_core.assets import AssetError
 from masa_core.cli.common import AtomicOutput, OneLineParser, UsageError, check_text_file, positive_int
 from masa_core.config import ConfigError, PipelineConfig, load_config
-from masa_core.eval.mot_format import MotFormatError, MotRows, write_mot
+from masa_core.formats.mot import MotFormatError, MotRows, write_mot
 from masa_core.models.backends import describe
 from masa_core.models.checkpoint import CheckpointError
 from masa_core.pipeline import STAGES, Pipeline, Track

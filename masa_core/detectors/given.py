@@ -35,7 +35,7 @@ class GivenDetector:
         self._table: dict[int, Detections] = {}
         self._next: Detections | None = None
         if isinstance(source, (str, Path)):
-            from masa_core.eval.mot_format import read_mot  # late: keeps eval and detectors decoupled
+            from masa_core.formats.mot import read_mot  # late: keeps eval and detectors decoupled
 
             for frame, rows in read_mot(source, gt_filter=gt_filter).items():
                 self._table[frame - 1] = Detections(rows.boxes, rows.scores)

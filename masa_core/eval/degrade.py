@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from masa_core.eval.mot_format import MotRows
+from masa_core.formats.mot import MotRows
 
 _DROP, _JITTER, _FP = 0, 1, 2  # independent random streams
 

@@ -36,9 +36,9 @@ from masa_core.detectors.base import Detections
 from masa_core.detectors.factory import build_detector_from_config
 from masa_core.eval.degrade import Degradation, box_sizes, degrade_frame, false_positive_id_start
 from masa_core.eval.metrics import evaluate_mot
-from masa_core.eval.mot_format import MotRows, read_mot, write_mot
 from masa_core.eval.peers import PEERS, PeerTracker
 from masa_core.eval.teta import evaluate_teta, table_keys
+from masa_core.formats.mot import MotRows, read_mot, write_mot
 from masa_core.inputs import clean_detections
 from masa_core.models.crop_reid import CropReIDEmbedder
 from masa_core.pipeline import Pipeline, Track

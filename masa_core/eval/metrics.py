@@ -10,7 +10,7 @@ are removed and every gt row with ``conf != 0`` is evaluated; every results row 
 boxes matched to distractor gt (static person, reflection, ...) are *not* removed as TrackEval's
 MOT16/17/20 preprocessing does, so such scores are not official MOT17 numbers.
 
-Boxes are read by :func:`masa_core.eval.mot_format.read_mot` (float32), so LocA/MOTP can differ
+Boxes are read by :func:`masa_core.formats.mot.read_mot` (float32), so LocA/MOTP can differ
 from TrackEval's float64 reader in the 8th decimal; matches and counts agree (TUD sequences).
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 from tabulate import tabulate
 from trackeval.metrics import CLEAR, HOTA, Identity
 
-from masa_core.eval.mot_format import MotRows, read_mot
+from masa_core.formats.mot import MotRows, read_mot
 
 # Keys of the dict returned by evaluate_mot, in table order.
 SUMMARY_KEYS = (

@@ -36,7 +36,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from masa_core.eval.metrics import box_iou
-from masa_core.eval.mot_format import MotRows, read_mot
+from masa_core.formats.mot import MotRows, read_mot
 
 ALPHAS = np.round(np.arange(0.5, 0.99, 0.05), 2)
 OFFICIAL_ALPHAS = np.round(np.arange(0.0, 0.99, 0.05), 2)
@@ -248,7 +248,7 @@ def teta_counts(
 ) -> dict[int, TetaCounts]:
     """Additive TETA statistics of one sequence, {gt class: TetaCounts} ({0: ...} without labels).
 
-    gt, tracker: {frame: MotRows} as :func:`masa_core.eval.mot_format.read_mot` returns (gt already
+    gt, tracker: {frame: MotRows} as :func:`masa_core.formats.mot.read_mot` returns (gt already
     filtered). gt_classes, tracker_classes: {frame: (N,) int labels in row order}, both or neither.
     """
     alphas = np.asarray(alphas, float)

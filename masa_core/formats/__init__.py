@@ -1,0 +1,1 @@
+"""File formats: MOTChallenge text (boxes) and MOTS run-length masks."""
