@@ -11,17 +11,19 @@ import torch
 from masa_core import Detections, Pipeline, load_config
 from masa_core.config import ConfigError, config_from_dict
 from masa_core.formats.mot import read_mot
-from masa_core.models.checkpoint import CheckpointError, load_state_dict_file
-from masa_core.segmentation import BoxPromptSegmenter, box_window, decode, encode, paste_mask
-from masa_core.segmentation.rle import (
+from masa_core.formats.rle import (
     MotsObject,
     counts_to_string,
+    decode,
+    encode,
     mask_to_counts,
     read_mots,
     remove_overlaps,
     string_to_counts,
     write_mots,
 )
+from masa_core.models.checkpoint import CheckpointError, load_state_dict_file
+from masa_core.segmentation import BoxPromptSegmenter, box_window, paste_mask
 from masa_core.visualize import TrackPainter
 from tests.paths import TUD_CAMPUS_GT
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from masa_core.segmentation import rle
+from masa_core.formats import rle
 
 
 def write_images(folder: Path, count: int = 4, size: tuple[int, int] = (96, 128), seed: int = 0) -> Path:

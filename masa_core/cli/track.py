@@ -31,11 +31,11 @@ from masa_core.assets import AssetError
 from masa_core.cli.common import AtomicOutput, OneLineParser, UsageError, check_text_file, positive_int
 from masa_core.config import ConfigError, PipelineConfig, load_config
 from masa_core.formats.mot import MotFormatError, MotRows, write_mot
+from masa_core.formats.rle import MOTS_PEDESTRIAN, MotsObject, remove_overlaps, write_mots
 from masa_core.models.backends import describe
 from masa_core.models.checkpoint import CheckpointError
 from masa_core.pipeline import STAGES, Pipeline, Track
 from masa_core.segmentation.box_prompt import paste_mask
-from masa_core.segmentation.rle import MOTS_PEDESTRIAN, MotsObject, remove_overlaps, write_mots
 from masa_core.video_io import FrameSource, VideoError, VideoWriter
 from masa_core.visualize import TrackPainter
 

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from masa_core.assets import asset_path
+from masa_core.formats import rle
 from masa_core.models.checkpoint import check_state_dict, load_state_dict_file
-from masa_core.segmentation import rle
 
 
 @dataclass(frozen=True)
