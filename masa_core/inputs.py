@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from masa_core.boxes import clip_boxes
 from masa_core.detectors.base import Detections
 
 
@@ -37,7 +38,7 @@ def clean_detections(
     boxes, scores = dets.boxes, dets.scores
     finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
     clipped = np.where(finite[:, None], boxes, 0.0)
-    clipped = np.clip(clipped, 0.0, [width, height, width, height]).astype(np.float32)
+    clipped = clip_boxes(clipped.astype(np.float32), width, height)
     big_enough = ((clipped[:, 2] - clipped[:, 0]) >= min_size) & ((clipped[:, 3] - clipped[:, 1]) >= min_size)
     keep = np.flatnonzero(finite & big_enough & (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1]))
     if len(keep) > max_count:

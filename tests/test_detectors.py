@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from masa_core.assets import AssetError, asset_path
+from masa_core.boxes import box_iou
 from masa_core.detectors import (
     KINDS,
     Detections,
@@ -20,7 +21,7 @@ from masa_core.detectors import (
     build_detector_from_config,
 )
 from masa_core.detectors.grounding_dino import format_prompt, match_phrase, parse_prompt
-from masa_core.detectors.mediapipe_ssd import MediaPipeSSD, box_iou_one, nms, ssd_anchors
+from masa_core.detectors.mediapipe_ssd import MediaPipeSSD, nms, ssd_anchors
 from masa_core.detectors.yolo import class_ids_for, names_tuple
 from masa_core.formats.mot import read_mot
 from tests.paths import TUD_CAMPUS as TUD
@@ -65,7 +66,7 @@ def _matched(dets: Detections, gt: np.ndarray, thr: float = 0.5) -> int:
     """How many gt boxes have a detection with IoU > thr."""
     if len(dets) == 0:
         return 0
-    return sum(int(box_iou_one(g, dets.boxes).max() > thr) for g in gt)
+    return sum(int(box_iou(g[None], dets.boxes).max() > thr) for g in gt)
 
 
 def _check_boxes(dets: Detections, shape: tuple[int, ...]) -> None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from masa_core.tracking.iou_tracker import IouTracker, box_iou_np
+from masa_core.boxes import box_iou
+from masa_core.tracking.iou_tracker import IouTracker
 
 
 def box(x: float, y: float, w: float = 20.0, h: float = 40.0) -> list[float]:
@@ -16,7 +17,7 @@ def box(x: float, y: float, w: float = 20.0, h: float = 40.0) -> list[float]:
 def test_box_iou_np() -> None:
     a = np.array([box(0, 0, 10, 10)], float)
     b = np.array([box(0, 0, 10, 10), box(5, 0, 10, 10), box(50, 50, 10, 10), [3, 3, 3, 3]], float)
-    np.testing.assert_allclose(box_iou_np(a, b), [[1.0, 50 / 150, 0.0, 0.0]])
+    np.testing.assert_allclose(box_iou(a, b), [[1.0, 50 / 150, 0.0, 0.0]])
 
 
 def test_moving_box_keeps_identity() -> None:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
+from masa_core.boxes import box_iou
 from masa_core.eval.metrics import (
-    box_iou,
     evaluate_mot,
     evaluate_mot_many,
     evaluate_sequence_data,

@@ -8,7 +8,8 @@ import motmetrics
 import numpy as np
 import pytest
 
-from masa_core.eval.metrics import box_iou, build_sequence_data, trackeval_results
+from masa_core.boxes import box_iou
+from masa_core.eval.metrics import build_sequence_data, trackeval_results
 from masa_core.eval.teta import (
     ALPHAS,
     OFFICIAL_ALPHAS,

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from masa_core.boxes import clip_boxes
 from masa_core.detectors.base import Detections
 
 INSTALL_HINT = "pip install transformers"
@@ -113,6 +114,6 @@ class GroundingDINO:
         if not keep.any():
             return Detections.empty()
         boxes = result["boxes"].detach().cpu().numpy().reshape(-1, 4)
-        boxes = np.clip(boxes, 0, [w, h, w, h])
+        boxes = clip_boxes(boxes, w, h)
         scores = result["scores"].detach().cpu().numpy().reshape(-1)
         return Detections(boxes[keep], scores[keep], np.array([lab for lab in labels if lab is not None]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from masa_core.boxes import clip_boxes
 from masa_core.detectors.base import Detections
 
 
@@ -76,6 +77,6 @@ class HOGPeopleDetector:
         x2 = xywh[:, 0] + (1 - sx) * xywh[:, 2]
         y2 = xywh[:, 1] + (1 - sy) * xywh[:, 3]
         h, w = frame.shape[:2]
-        boxes = np.stack([np.clip(x1, 0, w), np.clip(y1, 0, h), np.clip(x2, 0, w), np.clip(y2, 0, h)], 1)
+        boxes = clip_boxes(np.stack([x1, y1, x2, y2], 1), w, h)
         keep = scores >= self.score_thr
         return Detections(boxes[keep], scores[keep], np.zeros(int(keep.sum()), np.int64))

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from masa_core.boxes import box_iou
 from masa_core.detectors.base import Detections
 
 BOX_SCALES = (10.0, 10.0, 5.0, 5.0)  # y, x, h, w
@@ -100,18 +101,6 @@ def decode_boxes(raw: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     return np.stack([xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2], axis=1)
 
 
-def box_iou_one(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one x1y1x2y2 box against (N, 4) boxes."""
-    ix1 = np.maximum(box[0], boxes[:, 0])
-    iy1 = np.maximum(box[1], boxes[:, 1])
-    ix2 = np.minimum(box[2], boxes[:, 2])
-    iy2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, labels: np.ndarray | None = None) -> np.ndarray:
     """Greedy NMS; indices kept, best score first. With ``labels`` only same-label boxes suppress."""
     if len(boxes) == 0:
@@ -126,7 +115,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, labels: np.ndarra
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        order = rest[box_iou_one(work[i], work[rest]) <= iou_thr]
+        order = rest[box_iou(work[i : i + 1], work[rest])[0] <= iou_thr]
     return np.asarray(keep, dtype=np.int64)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from tabulate import tabulate
 from trackeval.metrics import CLEAR, HOTA, Identity
 
+from masa_core.boxes import box_iou
 from masa_core.formats.mot import MotRows, read_mot
 
 # Keys of the dict returned by evaluate_mot, in table order.
@@ -51,21 +52,6 @@ SUMMARY_KEYS = (
     "num_frames",
 )
 COUNT_KEYS = frozenset(SUMMARY_KEYS[SUMMARY_KEYS.index("IDSW") :])
-
-
-def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
-    """IoU matrix (N, M) between (N, 4) and (M, 4) ``x1, y1, x2, y2`` boxes; degenerate boxes give 0."""
-    a = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None] - inter
-    eps = np.finfo(float).eps
-    valid = (area_a[:, None] > eps) & (area_b[None] > eps) & (union > eps)
-    return np.where(valid, inter / np.where(valid, union, 1.0), 0.0)
 
 
 def _relabel(ids_per_frame: list[np.ndarray]) -> tuple[list[np.ndarray], int]:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from masa_core.eval.metrics import box_iou
+from masa_core.boxes import box_iou
 from masa_core.formats.mot import MotRows, read_mot
 
 ALPHAS = np.round(np.arange(0.5, 0.99, 0.05), 2)

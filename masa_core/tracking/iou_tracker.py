@@ -13,16 +13,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-
-def box_iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (N, M) of x1y1x2y2 boxes; pairs with an empty union give 0."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(axis=1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+from masa_core.boxes import box_iou
 
 
 def _as_numpy(x: np.ndarray | torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
@@ -74,7 +65,7 @@ class IouTracker:
 
         ids = np.full(len(boxes), -1, dtype=np.int64)
         if len(self.ids) and len(boxes):
-            iou = box_iou_np(boxes, self.boxes)
+            iou = box_iou(boxes, self.boxes)
             rows, cols = linear_sum_assignment(1.0 - iou)
             ok = iou[rows, cols] >= self.iou_thr
             rows, cols = rows[ok], cols[ok]

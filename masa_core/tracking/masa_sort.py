@@ -42,8 +42,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
+from masa_core.boxes import box_iou
 from masa_core.tracking import kalman
-from masa_core.tracking.iou_tracker import box_iou_np
 from masa_core.tracking.matching import match_similarity
 from masa_core.tracking.tracker import TrackerConfig, TrackResult, TrackState, check_update_inputs
 
@@ -230,7 +230,7 @@ class MasaSortTracker:
         """(len(d_rows), len(t_rows)) fused, gated costs; ``_NO_MATCH`` where a pair may not match."""
         cfg, t = self.config, self._tracks
         boxes = frame.boxes[d_rows]
-        iou = box_iou_np(boxes, kalman.xywh_to_xyxy(t.mean[t_rows, :4]))
+        iou = box_iou(boxes, kalman.xywh_to_xyxy(t.mean[t_rows, :4]))
         cost = np.where(iou >= min_iou, 1.0 - iou, _NO_MATCH)
         if not appearance:
             return cost
@@ -272,7 +272,7 @@ class MasaSortTracker:
 
     def _occluded(self, frame: _Frame) -> np.ndarray:
         """(N,) detections that overlap another valid detection by more than ``occlusion_iou_thr``."""
-        iou = box_iou_np(frame.boxes, frame.boxes)
+        iou = box_iou(frame.boxes, frame.boxes)
         np.fill_diagonal(iou, 0.0)
         iou[:, ~frame.valid] = 0.0
         return (iou > self.config.occlusion_iou_thr).any(axis=1)
