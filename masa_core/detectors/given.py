@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from masa_core.detectors.base import Detections
+from masa_core.formats.mot import read_mot
 
 
 class GivenDetector:
@@ -35,8 +36,6 @@ class GivenDetector:
         self._table: dict[int, Detections] = {}
         self._next: Detections | None = None
         if isinstance(source, (str, Path)):
-            from masa_core.formats.mot import read_mot  # late: keeps eval and detectors decoupled
-
             for frame, rows in read_mot(source, gt_filter=gt_filter).items():
                 self._table[frame - 1] = Detections(rows.boxes, rows.scores)
         elif source is not None:

@@ -12,15 +12,20 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from masa_core.pipeline import Track
-
 PEDESTRIAN_CLASS = 1
 _SPLIT = re.compile(r"[,\s]+")
+
+
+class TrackLike(Protocol):
+    """What :meth:`MotRows.from_tracks` reads of a track (:class:`masa_core.pipeline.Track` has it)."""
+
+    id: int
+    box: tuple[float, float, float, float]
+    score: float
 
 
 class MotFormatError(ValueError):
@@ -53,7 +58,7 @@ class MotRows:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32))
 
     @classmethod
-    def from_tracks(cls, tracks: Sequence[Track]) -> MotRows:
+    def from_tracks(cls, tracks: Sequence[TrackLike]) -> MotRows:
         """Rows of one frame's tracks; MOTChallenge ids count from 1, track ids from 0."""
         return cls(
             np.array([t.box for t in tracks], np.float32).reshape(-1, 4),

@@ -1,0 +1,96 @@
+"""masa_core's modules import one way: no cycle, counting function-level and TYPE_CHECKING imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.paths import REPO
+
+PACKAGE = "masa_core"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in (REPO / PACKAGE).rglob("*.py")}
+
+
+def _targets(node: ast.AST, importer: str, is_package: bool, modules: dict[str, Path]) -> list[str]:
+    """The masa_core modules one import statement loads (a submodule if named, else its package)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name in modules]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = node.module or ""
+    if node.level:
+        anchor = importer.split(".")[: len(importer.split(".")) - node.level + (1 if is_package else 0)]
+        base = ".".join([*anchor, base] if base else anchor)
+    if base not in modules:
+        return []
+    subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules]
+    return subs if len(subs) == len(node.names) else [base, *subs]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """{module: the masa_core modules it imports anywhere in its body}."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        is_package = path.name == "__init__.py"
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            edges.update(_targets(node, name, is_package, modules))
+        graph[name] = edges - {name}
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component with more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_masa_core_has_no_import_cycle():
+    assert find_cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycles(graph) == [["a", "b", "c"]]
+
+
+def test_the_graph_sees_late_and_type_checking_imports():
+    graph = import_graph()
+    assert "masa_core.detectors.factory" in graph["masa_core.config"]
+    assert "masa_core.detectors.given" in graph["masa_core.detectors.factory"]  # a function-level import
+    assert "masa_core.segmentation.box_prompt" in graph["masa_core.pipeline"]  # under TYPE_CHECKING
