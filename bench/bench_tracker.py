@@ -1,6 +1,6 @@
 """Time the trackers' ``update`` on the same synthetic frames: MASA-SORT (the default) and the MASA
 tracker against two baselines, ByteTrack (boxmot, the peer MASA-SORT's cost is judged against) and
-IoU + Hungarian (``masa_core.tracking.iou_tracker``).
+IoU + Hungarian (``masa_core.baselines.iou_tracker``).
 
 Run: ``python bench/bench_tracker.py`` (add ``--device cuda`` to time the MASA tracker on a GPU).
 """
@@ -18,9 +18,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from masa_core.baselines.iou_tracker import IouTracker
 from masa_core.eval.peers import PeerTracker
 from masa_core.tracking import MasaSortTracker, MasaTracker, TrackerConfig
-from masa_core.tracking.iou_tracker import IouTracker
 
 Frame = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 

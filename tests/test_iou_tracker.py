@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from masa_core.baselines.iou_tracker import IouTracker
 from masa_core.boxes import box_iou
-from masa_core.tracking.iou_tracker import IouTracker
 
 
 def box(x: float, y: float, w: float = 20.0, h: float = 40.0) -> list[float]:

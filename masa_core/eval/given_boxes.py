@@ -6,7 +6,7 @@ handed frame by frame to one of:
 
 - :class:`masa_core.pipeline.Pipeline`: MASA embeddings with MASA-SORT (``"masa_sort"``, the
   default tracker) or with the official MASA tracker (``"masa"``);
-- :class:`masa_core.tracking.iou_tracker.IouTracker` (``"iou"``): the IoU-only baseline;
+- :class:`masa_core.baselines.iou_tracker.IouTracker` (``"iou"``): the IoU-only baseline;
 - the MASA tracker fed with crop-and-embed ImageNet MobileNetV2 features (``"reid"``): the
   DeepSORT-style appearance baseline;
 - a boxmot peer, motion only (``"bytetrack"``, ``"ocsort"``, ``"botsort"``; :mod:`masa_core.eval.peers`).
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from masa_core.baselines.iou_tracker import IouTracker
 from masa_core.config import PipelineConfig, load_config
 from masa_core.detectors.base import Detections
 from masa_core.detectors.factory import build_detector_from_config
@@ -43,7 +44,6 @@ from masa_core.inputs import clean_detections
 from masa_core.models.crop_reid import CropReIDEmbedder
 from masa_core.pipeline import Pipeline, Track
 from masa_core.tracking import MasaTracker, TrackerConfig
-from masa_core.tracking.iou_tracker import IouTracker
 from masa_core.video_io import FrameSource
 
 TrackerKind = Literal["masa_sort", "masa", "iou", "reid", "bytetrack", "ocsort", "botsort"]

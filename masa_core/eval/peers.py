@@ -7,7 +7,7 @@ numpy, scipy, torch, cv2, rich and ``lap`` (from ``lapx``). BoT-SORT runs withou
 (ECC on the frame) stays on, as in its defaults.
 
 Every peer takes the same boxes as the other trackers and returns, like
-:meth:`masa_core.tracking.iou_tracker.IouTracker.update`, one id per *given* box (-1 where the
+:meth:`masa_core.baselines.iou_tracker.IouTracker.update`, one id per *given* box (-1 where the
 peer outputs no track for it this frame). The box written to the results is therefore the given
 box, not the peer's Kalman-smoothed box, so detection quality is the same for every tracker and
 the comparison measures association (and which boxes a tracker chooses to output).
