@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
+from masa_core.baselines.crop_reid import CropReIDEmbedder  # noqa: E402
 from masa_core.formats.mot import read_mot  # noqa: E402
 from masa_core.models.build import ModelConfig, build_model  # noqa: E402
-from masa_core.models.crop_reid import CropReIDEmbedder  # noqa: E402
 from masa_core.video_io import FrameSource  # noqa: E402
 
 SEQUENCE = REPO / "data" / "mot15" / "TUD-Campus"

