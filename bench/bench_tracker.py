@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from masa_core.baselines.iou_tracker import IouTracker
-from masa_core.eval.peers import PeerTracker
+from masa_core.baselines.peers import PeerTracker
 from masa_core.tracking import MasaSortTracker, MasaTracker, TrackerConfig
 
 Frame = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from masa_core.baselines.peers import PEERS, PeerTracker
 from masa_core.eval.given_boxes import TRACKERS, track_given_boxes
-from masa_core.eval.peers import PEERS, PeerTracker
 from tests.paths import TUD_STADTMITTE_GT, TUD_STADTMITTE_VIDEO
 
 FRAME = np.zeros((240, 320, 3), np.uint8)

@@ -9,7 +9,7 @@ handed frame by frame to one of:
 - :class:`masa_core.baselines.iou_tracker.IouTracker` (``"iou"``): the IoU-only baseline;
 - the MASA tracker fed with crop-and-embed ImageNet MobileNetV2 features (``"reid"``): the
   DeepSORT-style appearance baseline;
-- a boxmot peer, motion only (``"bytetrack"``, ``"ocsort"``, ``"botsort"``; :mod:`masa_core.eval.peers`).
+- a boxmot peer, motion only (``"bytetrack"``, ``"ocsort"``, ``"botsort"``; :mod:`masa_core.baselines.peers`).
 
 The ids are written as a MOTChallenge results file and scored with
 :func:`masa_core.eval.metrics.evaluate_mot`, so detection metrics (DetA, MOTA) are near perfect by
@@ -33,12 +33,12 @@ from tqdm import tqdm
 
 from masa_core.baselines.crop_reid import CropReIDEmbedder
 from masa_core.baselines.iou_tracker import IouTracker
+from masa_core.baselines.peers import PEERS, PeerTracker
 from masa_core.config import PipelineConfig, load_config
 from masa_core.detectors.base import Detections
 from masa_core.detectors.factory import build_detector_from_config
 from masa_core.eval.degrade import Degradation, box_sizes, degrade_frame, false_positive_id_start
 from masa_core.eval.metrics import evaluate_mot
-from masa_core.eval.peers import PEERS, PeerTracker
 from masa_core.eval.teta import evaluate_teta, table_keys
 from masa_core.formats.mot import MotRows, read_mot, write_mot
 from masa_core.inputs import clean_detections
