@@ -11,7 +11,8 @@ import torch
 import torchvision
 
 from masa_core.assets import AssetError, asset_path
-from masa_core.baselines.crop_reid import EMBED_DIM, CropReIDEmbedder, to_torchvision_keys
+from masa_core.baselines.crop_reid import EMBED_DIM, CropReIDEmbedder
+from masa_core.models.mobilenetv2_backbone import to_torchvision_keys
 from tests.paths import TUD_CAMPUS
 
 

