@@ -180,7 +180,7 @@ class Pipeline:
             dets, rows, dropped = self._clean(dets, width, height)
             if detections is None:
                 score_thr = getattr(self.detector, "score_thr", None)
-        embeds = torch.zeros(0, self.model.adapter.embed_head.fc_embed.out_features)
+        embeds = torch.zeros(0, self.model.embed_dim)
         embedding: torch.Tensor | None = None
         scale = 1.0
         if own_head or len(dets):
@@ -239,7 +239,7 @@ class Pipeline:
         with self._timed("backbone", timings):
             taps = self.model.backbone(image)
         with self._timed("adapter", timings):
-            pyramid = self.model.adapter(taps)
+            pyramid = self.model.fuse(taps)
         features = (pyramid, taps[-1], tuple(image.shape[-2:]), scale)
         if key is not None:
             self._feature_cache[key] = features
@@ -255,14 +255,8 @@ class Pipeline:
         ``input_hw``: the padded model input's size."""
         valid = (min(input_hw[0], round(frame_hw[0] * scale)), min(input_hw[1], round(frame_hw[1] * scale)))
         score_thr = self.config.detector.score_thr
-        return self.model.adapter.detection_head.detect(
-            pyramid,
-            tuple(input_hw),
-            valid,
-            scale,
-            score_thr=0.02 if score_thr is None else score_thr,
-            frame_hw=frame_hw,
-        )
+        score_thr = 0.02 if score_thr is None else score_thr
+        return self.model.detect(pyramid, tuple(input_hw), valid, scale, score_thr, frame_hw)
 
     def _tracks(self, dets: Detections, rows: np.ndarray, result: TrackResult) -> list[Track]:
         names = tuple(self._detector.class_names) if self._detector is not None else ()

@@ -36,6 +36,19 @@ def test_embeddings_have_256_dims_per_box_and_none_for_no_boxes(small_model, tud
     assert small_model(tud_frames[0], np.zeros((0, 4), np.float32)).shape == (0, 256)
 
 
+def test_embed_dim_and_detect_are_the_adapters(small_model, tud_frames):
+    image, scale = small_model.preprocess(tud_frames[0])
+    pyramid = small_model.fuse(small_model.backbone(image))
+    boxes = torch.tensor([[10.0, 20.0, 60.0, 200.0]]) * scale
+    assert small_model.embed(pyramid, boxes).shape == (1, small_model.embed_dim) and small_model.embed_dim == 256
+    hw, valid = (256, 256), (192, 256)
+    ours = small_model.detect(pyramid, hw, valid, scale, 0.02, (480, 640))
+    with torch.inference_mode():
+        head = small_model.adapter.detection_head.detect(pyramid, hw, valid, scale, score_thr=0.02, frame_hw=(480, 640))
+    assert len(ours) == len(head) > 0
+    np.testing.assert_array_equal(ours.boxes, head.boxes)
+
+
 def test_embeddings_are_finite_and_differ_between_boxes(small_model, tud_frames):
     emb = small_model(tud_frames[0], np.array([[10, 20, 60, 200], [300, 100, 420, 470]], np.float32))
     assert torch.isfinite(emb).all()

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from masa_core.detectors.base import Detections
 from masa_core.models.deform_fusion import DeformFusion
 from masa_core.models.detection_head import MasaDetectionHead
 from masa_core.models.embed_head import QuasiDenseEmbedHead
@@ -129,10 +130,36 @@ class MasaModel(nn.Module):
         padded[:, :, :nh, :nw] = x
         return padded.to(self.dtype), scale
 
+    @property
+    def embed_dim(self) -> int:
+        """Length of the embeddings :meth:`embed` returns."""
+        return self.adapter.embed_head.fc_embed.out_features
+
     @torch.inference_mode()
     def features(self, image: Tensor) -> list[Tensor]:
         """Normalised (1, 3, S, S) image → fused pyramid."""
         return self.adapter(self.backbone(image))
+
+    @torch.inference_mode()
+    def fuse(self, taps: list[Tensor]) -> list[Tensor]:
+        """The backbone's maps → the adapter's fused pyramid (:meth:`features` in two steps)."""
+        return self.adapter(taps)
+
+    @torch.inference_mode()
+    def detect(
+        self,
+        pyramid: list[Tensor],
+        input_hw: tuple[int, int],
+        valid_hw: tuple[int, int],
+        scale: float,
+        score_thr: float,
+        frame_hw: tuple[int, int],
+    ) -> Detections:
+        """Class-agnostic boxes in frame pixels from the adapter's own detection head; arguments as in
+        :meth:`masa_core.models.detection_head.MasaDetectionHead.detect`."""
+        return self.adapter.detection_head.detect(
+            pyramid, input_hw, valid_hw, scale, score_thr=score_thr, frame_hw=frame_hw
+        )
 
     @torch.inference_mode()
     def embed(self, pyramid: list[Tensor], boxes: Tensor) -> Tensor:
