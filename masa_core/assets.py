@@ -11,10 +11,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from masa_core.errors import MasaError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class AssetError(RuntimeError):
+class AssetError(MasaError, RuntimeError):
     """An asset is missing or its content is not what the registry published."""
 
 

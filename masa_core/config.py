@@ -17,11 +17,12 @@ from typing import Any
 import yaml
 
 from masa_core.detectors.factory import DetectorConfig
+from masa_core.errors import MasaError
 from masa_core.models.build import ModelConfig
 from masa_core.tracking import TrackerConfig
 
 
-class ConfigError(ValueError):
+class ConfigError(MasaError, ValueError):
     """A configuration key or value is not allowed."""
 
 

@@ -10,9 +10,10 @@ import numpy as np
 
 from masa_core.boxes import clip_boxes
 from masa_core.detectors.base import Detections
+from masa_core.errors import MasaError
 
 
-class FrameError(ValueError):
+class FrameError(MasaError, ValueError):
     """A frame is not an (H, W, 3) uint8 RGB image."""
 
 

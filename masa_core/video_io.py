@@ -8,10 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from masa_core.errors import MasaError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class VideoError(OSError):
+class VideoError(MasaError, OSError):
     """A video or image folder cannot be read or written."""
 
 

@@ -14,11 +14,13 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from masa_core.errors import MasaError
+
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 TRACKS_TYPE = "masa_ros/msg/TrackedObjectArray"
 
 
-class BagError(OSError):
+class BagError(MasaError, OSError):
     """A bag cannot be read or lacks what was asked of it."""
 
 

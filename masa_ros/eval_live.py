@@ -37,6 +37,7 @@ from std_msgs.msg import Header
 from tqdm import tqdm
 
 from masa_core.config import PipelineConfig, config_to_dict
+from masa_core.errors import MasaError
 from masa_core.eval.degrade import Degradation
 from masa_core.eval.given_boxes import (
     PIPELINE_TRACKERS,
@@ -61,7 +62,7 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 _namespaces = itertools.count()
 
 
-class LiveError(RuntimeError):
+class LiveError(MasaError, RuntimeError):
     """The tracker node could not be started, did not get ready, or died during a run."""
 
 

@@ -20,6 +20,8 @@ from PIL import Image as PILImage
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from masa_core.errors import MasaError
+
 __all__ = [
     "SUPPORTED_ENCODINGS",
     "ImageConversionError",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 
-class ImageConversionError(ValueError):
+class ImageConversionError(MasaError, ValueError):
     """An image message (or array) that cannot be converted; the message says why."""
 
 

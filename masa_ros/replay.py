@@ -25,7 +25,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from masa_core.cli.common import OneLineParser, finite_float, positive_int
-from masa_core.video_io import FrameSource, VideoError
+from masa_core.errors import MasaError
+from masa_core.video_io import FrameSource
 from masa_ros.bag_io import IMAGE_TYPES, BagError, read_messages, typestore
 from masa_ros.image_conversion import rgb_to_image
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(f"masa-ros-replay: published {count} images on {pub.topic_name}")
         return report_problems(skipped, source)
-    except (VideoError, BagError) as e:
+    except MasaError as e:
         print(f"masa-ros-replay: error: {e}", file=sys.stderr)
         return 2
     finally:

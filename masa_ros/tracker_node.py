@@ -35,10 +35,9 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from masa_core import ConfigError, Detections, FrameError, Pipeline
-from masa_core.assets import AssetError
 from masa_core.detectors.factory import MASA_HEAD
+from masa_core.errors import MasaError
 from masa_core.models.backends import describe
-from masa_core.models.checkpoint import CheckpointError
 from masa_core.pipeline import STAGES
 from masa_core.visualize import TrackPainter
 from masa_ros.image_conversion import (
@@ -79,16 +78,20 @@ class Health:
 
 
 class TrackerNode(Node):
-    """See the module docstring. Raises ``ConfigError`` at construction for bad parameters."""
+    """See the module docstring. Raises a ``MasaError`` at construction for bad parameters or files."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("masa_tracker", **kwargs)
         self._wake = threading.Condition()
         self._stop = False
         self._worker: threading.Thread | None = None
-        declare_all(self)
-        self.settings = node_settings(self)
-        self.pipeline = Pipeline(pipeline_config(self))
+        try:
+            declare_all(self)
+            self.settings = node_settings(self)
+            config = pipeline_config(self)
+        except ParameterException as e:  # rclpy's own, for a parameter override of the wrong type
+            raise ConfigError(str(e)) from e
+        self.pipeline = Pipeline(config)
         if not self.settings["given_detections"]:
             self._build_detector()
         self.health = Health()
@@ -301,7 +304,7 @@ def main(args: list[str] | None = None) -> int:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # bad images are counted and logged throttled
     try:
         node = TrackerNode()
-    except (ConfigError, ParameterException, AssetError, CheckpointError, ImportError) as e:
+    except MasaError as e:
         rclpy.logging.get_logger("masa_tracker").fatal(f"refusing to start: {e}")
         rclpy.try_shutdown()
         return 2

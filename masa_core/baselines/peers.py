@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from masa_core.errors import MissingPackageError
+
 # kind: (boxmot module, class, keyword arguments). The peers' constructor defaults otherwise
 # (boxmot 25.0.0); "frame_rate" is filled in from the sequence where the peer takes it.
 PEERS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -36,7 +38,7 @@ class PeerTracker:
 
     kind: ``bytetrack``, ``ocsort`` or ``botsort``. frame_rate: the sequence's frames per second
     (ByteTrack and BoT-SORT scale their lost-track buffer by ``frame_rate / 30``).
-    Raises ImportError with the install line when boxmot is missing.
+    Raises MissingPackageError (an ImportError) with the install line when boxmot is missing.
     """
 
     def __init__(self, kind: str, frame_rate: float = 30.0, **overrides: Any) -> None:
@@ -48,7 +50,8 @@ class PeerTracker:
 
             cls = getattr(importlib.import_module(module_name), class_name)
         except ImportError as err:
-            raise ImportError(f"peer tracker {kind!r} needs boxmot 25.0.0 and lapx: {INSTALL_HINT} ({err})") from err
+            message = f"peer tracker {kind!r} needs boxmot 25.0.0 and lapx: {INSTALL_HINT} ({err})"
+            raise MissingPackageError(message) from err
         logging.getLogger("boxmot").setLevel(logging.WARNING)  # one INFO line per tracker, ECC warnings stay
         kwargs = dict(kwargs)
         if kind in _TAKES_FRAME_RATE:

@@ -6,12 +6,21 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 
+from masa_core.errors import MasaError
 
-class UsageError(ValueError):
+
+class UsageError(MasaError, ValueError):
     """A command-line input or output the user must fix; the message names it."""
+
+
+def report_error(prog: str, error: MasaError) -> int:
+    """Print ``prog: error: <message>`` on stderr; returns 2, the exit code of every user error."""
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    return 2
 
 
 class OneLineParser(argparse.ArgumentParser):

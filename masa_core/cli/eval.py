@@ -33,9 +33,9 @@ from typing import Any
 
 import torch
 
-from masa_core.assets import AssetError
-from masa_core.cli.common import OneLineParser, UsageError, check_text_file, check_writable_folder
-from masa_core.config import ConfigError, PipelineConfig, load_config
+from masa_core.cli.common import OneLineParser, check_text_file, check_writable_folder, report_error
+from masa_core.config import PipelineConfig, load_config
+from masa_core.errors import MasaError
 from masa_core.eval.degrade import Degradation
 from masa_core.eval.given_boxes import (
     PIPELINE_TRACKERS,
@@ -48,13 +48,11 @@ from masa_core.eval.given_boxes import (
 from masa_core.eval.metrics import evaluate_mot_many, format_table, id_switches_per_frame
 from masa_core.eval.protocol import run_protocol
 from masa_core.eval.report import COMBINED, write_report
-from masa_core.formats.mot import MotFormatError, read_mot
-from masa_core.models.checkpoint import CheckpointError
-from masa_core.video_io import FrameSource, VideoError
+from masa_core.formats.mot import read_mot
+from masa_core.video_io import FrameSource
 
 COLUMNS = ("HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW")
 REPORT_COLUMNS = (*COLUMNS, "TETA", "TETA_LocA", "TETA_AssocA", "TETA_ClsA")
-USER_ERRORS = (ConfigError, VideoError, AssetError, CheckpointError, MotFormatError, UsageError, ImportError)
 LIVE_HINT = (
     "--live is masa-ros-eval's: masa-eval runs the trackers in this process and needs no ROS; "
     "to evaluate the tracker node over DDS run masa-ros-eval --live SEQUENCE_DIR ... (docs/evaluation.md)"
@@ -64,7 +62,7 @@ LIVE_HINT = (
 TrackFn = Callable[..., GivenBoxesResult]
 
 
-class SequenceError(ValueError):
+class SequenceError(MasaError, ValueError):
     """A sequence folder lacks its frames or its ground truth."""
 
 
@@ -316,15 +314,13 @@ def main(
     if args.protocol:
         try:
             print(f"wrote {run_protocol_steps(args, track, via)}", file=sys.stderr)
-        except (SequenceError, *USER_ERRORS) as err:
-            print(f"{prog}: error: {err}", file=sys.stderr)
-            return 2
+        except MasaError as err:
+            return report_error(prog, err)
         return 0
     try:
         rows, runs, files = run(args, track, via)
-    except (SequenceError, *USER_ERRORS) as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
+    except MasaError as err:
+        return report_error(prog, err)
     print(format_table(rows))
     for path in files:
         print(f"wrote {path}", file=sys.stderr)

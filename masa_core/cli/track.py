@@ -27,19 +27,23 @@ from typing import Any
 
 from tqdm import tqdm
 
-from masa_core.assets import AssetError
-from masa_core.cli.common import AtomicOutput, OneLineParser, UsageError, check_text_file, positive_int
-from masa_core.config import ConfigError, PipelineConfig, load_config
-from masa_core.formats.mot import MotFormatError, MotRows, write_mot
+from masa_core.cli.common import (
+    AtomicOutput,
+    OneLineParser,
+    UsageError,
+    check_text_file,
+    positive_int,
+    report_error,
+)
+from masa_core.config import PipelineConfig, load_config
+from masa_core.errors import MasaError
+from masa_core.formats.mot import MotRows, write_mot
 from masa_core.formats.rle import MOTS_PEDESTRIAN, MotsObject, remove_overlaps, write_mots
 from masa_core.models.backends import describe
-from masa_core.models.checkpoint import CheckpointError
 from masa_core.pipeline import STAGES, Pipeline, Track
 from masa_core.segmentation.box_prompt import paste_mask
 from masa_core.video_io import FrameSource, VideoError, VideoWriter
 from masa_core.visualize import TrackPainter
-
-USER_ERRORS = (ConfigError, VideoError, AssetError, CheckpointError, MotFormatError, UsageError, ImportError)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -234,9 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         summary = run(args)
-    except USER_ERRORS as e:
-        print(f"masa-track: error: {e}", file=sys.stderr)
-        return 2
+    except MasaError as e:
+        return report_error("masa-track", e)
     print(format_summary(summary))
     return 0
 

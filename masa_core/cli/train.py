@@ -16,10 +16,9 @@ from typing import Any
 
 import yaml
 
-from masa_core.assets import AssetError
+from masa_core.cli.common import report_error
 from masa_core.config import ConfigError
-from masa_core.models.checkpoint import CheckpointError
-from masa_core.train.dataset import DataError
+from masa_core.errors import MasaError
 from masa_core.train.trainer import Trainer, load_train_config
 
 
@@ -61,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:
             trainer.resume()
         path = trainer.run()
-    except (ConfigError, ValueError, DataError, AssetError, CheckpointError) as e:
-        print(f"masa-train: error: {e}", file=sys.stderr)
-        return 2
+    except MasaError as e:
+        return report_error("masa-train", e)
     if trainer.rank == 0:
         print(f"adapter weights: {path}")
     return 0

@@ -15,6 +15,7 @@ import numpy as np
 
 from masa_core.boxes import clip_boxes
 from masa_core.detectors.base import Detections
+from masa_core.errors import MissingPackageError
 
 INSTALL_HINT = "pip install transformers"
 
@@ -75,7 +76,7 @@ class GroundingDINO:
             import torch
             from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
         except ImportError as err:
-            raise ImportError(
+            raise MissingPackageError(
                 f"the 'grounding_dino' detector needs the transformers package: {INSTALL_HINT} ({err})"
             ) from err
         self.class_names: tuple[str, ...] = parse_prompt(text_prompt)

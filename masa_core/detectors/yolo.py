@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from masa_core.detectors.base import Detections
+from masa_core.errors import MissingPackageError
 
 INSTALL_HINT = "pip install ultralytics"
 
@@ -52,7 +53,8 @@ class UltralyticsYOLO:
         try:
             from ultralytics import YOLO
         except ImportError as err:
-            raise ImportError(f"the 'yolo' detector needs the ultralytics package: {INSTALL_HINT} ({err})") from err
+            message = f"the 'yolo' detector needs the ultralytics package: {INSTALL_HINT} ({err})"
+            raise MissingPackageError(message) from err
         if not Path(weights).is_file():
             raise FileNotFoundError(f"YOLO weights not found: {weights}")
         self._model: Any = YOLO(str(weights))

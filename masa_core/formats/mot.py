@@ -16,6 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
+from masa_core.errors import MasaError
+
 PEDESTRIAN_CLASS = 1
 _SPLIT = re.compile(r"[,\s]+")
 
@@ -28,7 +30,7 @@ class TrackLike(Protocol):
     score: float
 
 
-class MotFormatError(ValueError):
+class MotFormatError(MasaError, ValueError):
     """A MOTChallenge file has a row that cannot be read."""
 
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from masa_core.errors import MasaError
+
 FORMAT = "masa_ros/adapter"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(MasaError, ValueError):
     """A checkpoint cannot be read, is unsafe, or does not fit the model."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from masa_core.errors import MasaError
 from masa_core.train.augment import AugmentConfig, View, instance_map, make_pair
 from masa_core.train.proposals import ProposalCache, ProposalConfig
 from masa_core.video_io import IMAGE_SUFFIXES
@@ -33,7 +34,7 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
-class DataError(ValueError):
+class DataError(MasaError, ValueError):
     """The training data cannot be used."""
 
 

@@ -28,10 +28,10 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from masa_core.config import dataclass_from_dict
+from masa_core.config import ConfigError, dataclass_from_dict
 from masa_core.device import resolve_device
 from masa_core.models.build import UNTRAINED, ModelConfig, build_model
-from masa_core.models.checkpoint import read_checkpoint, save_adapter
+from masa_core.models.checkpoint import CheckpointError, read_checkpoint, save_adapter
 from masa_core.models.masa_model import MasaModel
 from masa_core.train.augment import View
 from masa_core.train.dataset import DataConfig, PairDataset
@@ -92,7 +92,13 @@ class TrainConfig:
 
 def load_train_config(data: dict[str, Any]) -> TrainConfig:
     """A validated :class:`TrainConfig` from a nested dict (a parsed YAML file)."""
-    return dataclass_from_dict(TrainConfig, data).validate()
+    cfg = dataclass_from_dict(TrainConfig, data)
+    try:
+        return cfg.validate()
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
 
 
 def init_distributed(device: torch.device) -> tuple[int, int]:
@@ -199,7 +205,7 @@ class Trainer:
         """Continue from ``path`` (default ``<out_dir>/last.pt``) at the epoch after it."""
         state = read_checkpoint(path or self.out / "last.pt")
         if state.get("format") != "masa_ros/train" or state.get("variant") != self.model.variant:
-            raise ValueError(f"{path}: not a training checkpoint of variant {self.model.variant}")
+            raise CheckpointError(f"{path}: not a training checkpoint of variant {self.model.variant}")
         self.model.adapter.load_state_dict(state["adapter"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
