@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import rclpy
 import torch
 import yaml
@@ -34,20 +35,12 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from tqdm import tqdm
 
 from masa_core.config import PipelineConfig, config_to_dict
 from masa_core.errors import MasaError
 from masa_core.eval.degrade import Degradation
-from masa_core.eval.given_boxes import (
-    PIPELINE_TRACKERS,
-    GivenBoxesResult,
-    given_detections,
-    given_frames,
-    given_rows_of,
-    run_name,
-    score_results,
-)
+from masa_core.eval.given_boxes import PIPELINE_TRACKERS, GivenBoxesResult, run_name, score_results
+from masa_core.eval.loop import given_detections, rows_of_tracks, run_frames
 from masa_core.formats.mot import MotRows, read_mot
 from masa_core.video_io import FrameSource
 from masa_ros.demo import NODE as CHECKOUT_NODE
@@ -136,24 +129,33 @@ class LiveNode:
         given_file: Path | None = None,
         given_score_thr: float | None = None,
     ) -> GivenBoxesResult:
-        if tracker not in PIPELINE_TRACKERS or config is None:
-            raise LiveError(f"the tracker node runs MASA; tracker {tracker!r} runs offline only (masa-eval)")
-        tracker_config = dataclasses.replace(config.tracker, kind=tracker)
-        if given_score_thr is not None and tracker_config.high_score_thr is None:  # the boxes' detector's threshold
-            tracker_config = dataclasses.replace(tracker_config, high_score_thr=given_score_thr)
-        config = dataclasses.replace(config, tracker=tracker_config)
+        config = node_config(tracker, config, given_score_thr)
         degradation = degradation or Degradation()
         results_file = Path(results_file)
         results_file.parent.mkdir(parents=True, exist_ok=True)
         stem = run_name(tracker, degradation, own_detector)
         config_file = results_file.with_name(f"{stem}_node_config.yaml")
         config_file.write_text(config_yaml(config))
-        log = results_file.with_name(f"{stem}_node.log")
         gt = read_mot(gt_file, gt_filter=True)
         source = FrameSource(frames, max_frames)
-        period = round(1e9 / source.fps)
         namespace = f"/masa_eval_{os.getpid()}_{next(_namespaces)}"
-        command = [
+        command = self.command(namespace, config_file, own_detector)
+        log = results_file.with_name(f"{stem}_node.log")
+        with NodeSession(command, namespace, log, own_detector, source.fps, self.frame_timeout) as session:
+            session.wait_ready(self.ready_timeout)
+            boxes = read_mot(given_file) if given_file is not None else gt
+            label = f"{sequence} {tracker} (node)" if progress else None
+            run = run_frames(session, source, boxes, degradation, own_detector, label)
+        scored_gt, metrics = score_results(run.rows, results_file, Path(gt_file), gt, run.frames)
+        return GivenBoxesResult(
+            sequence, tracker, run.frames, run.rows, results_file, metrics, run.seconds,
+            degradation=degradation, given=run.given, gt_file=scored_gt, own_detector=own_detector,
+            lost_frames=run.lost,
+        )  # fmt: skip
+
+    def command(self, namespace: str, config_file: Path, own_detector: bool) -> list[str]:
+        """The node's command line: its own namespace, ``config_file``, every frame processed."""
+        return [
             str(self.executable or node_executable()),
             "--ros-args",
             "-r", f"__ns:={namespace}",
@@ -162,104 +164,94 @@ class LiveNode:
             "-p", f"given_detections:={'false' if own_detector else 'true'}",
             "-p", f"detections_wait:={min(self.frame_timeout, 60.0)}",
         ]  # fmt: skip
+
+
+def node_config(tracker: str, config: PipelineConfig | None, given_score_thr: float | None) -> PipelineConfig:
+    """The pipeline config the node runs: tracker kind ``tracker``, and the given boxes' detector
+    threshold as the high-score threshold where the config leaves that null."""
+    if tracker not in PIPELINE_TRACKERS or config is None:
+        raise LiveError(f"the tracker node runs MASA; tracker {tracker!r} runs offline only (masa-eval)")
+    tracker_config = dataclasses.replace(config.tracker, kind=tracker)
+    if given_score_thr is not None and tracker_config.high_score_thr is None:
+        tracker_config = dataclasses.replace(tracker_config, high_score_thr=given_score_thr)
+    return dataclasses.replace(config, tracker=tracker_config)
+
+
+class NodeSession:
+    """A tracker node process and this side's ROS endpoints; in a ``with`` block it is a
+    :class:`masa_core.eval.loop.FrameTracker` that sends one frame (and its given boxes) and waits,
+    in lockstep, for that frame's tracks."""
+
+    def __init__(
+        self, command: list[str], namespace: str, log: Path, own_detector: bool, fps: float, frame_timeout: float
+    ) -> None:
+        self.command, self.namespace, self.log = command, namespace, log
+        self.own_detector, self.period, self.frame_timeout = own_detector, round(1e9 / fps), frame_timeout
+        self.received: dict[int, TrackedObjectArray] = {}
+
+    def __enter__(self) -> NodeSession:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("masa_eval_live", namespace=self.namespace, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        reliable_100 = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.tracks_sub = self.node.create_subscription(
+            TrackedObjectArray, "tracks", lambda msg: self.received.__setitem__(stamp_ns(msg.header), msg), reliable_100
+        )
+        self.image_pub = self.node.create_publisher(Image, "image", RELIABLE)
+        self.det_pub = (
+            None if self.own_detector else self.node.create_publisher(DetectionArray, "detections_in", RELIABLE)
+        )
         # the node's torch uses as many threads as the offline Pipeline would in this process
         env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+        with self.log.open("w") as log_file:
+            self.proc = subprocess.Popen(self.command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        return self
 
-        context = Context()
-        rclpy.init(context=context)
-        node = rclpy.create_node("masa_eval_live", namespace=namespace, context=context)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        received: dict[int, TrackedObjectArray] = {}
-        tracks_sub = node.create_subscription(
-            TrackedObjectArray,
-            "tracks",
-            lambda msg: received.__setitem__(stamp_ns(msg.header), msg),
-            QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
+    def __exit__(self, *exc: object) -> None:
+        stop_process(self.proc)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+    def _died(self, when: str) -> LiveError:
+        return LiveError(
+            f"the tracker node exited with code {self.proc.returncode} {when}; end of its log {self.log}:\n"
+            f"{_tail(self.log)}"
         )
-        image_pub = node.create_publisher(Image, "image", RELIABLE)
-        det_pub = None if own_detector else node.create_publisher(DetectionArray, "detections_in", RELIABLE)
-        rows: dict[int, MotRows] = {}
-        given_rows: dict[int, MotRows] = {}
-        lost: list[int] = []
-        seconds = 0.0
-        count = 0
-        with log.open("w") as log_file:
-            proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-        try:
-            pubs = [p for p in (image_pub, det_pub) if p is not None]
 
-            def ready() -> bool:
-                return tracks_sub.get_publisher_count() > 0 and all(p.get_subscription_count() > 0 for p in pubs)
+    def wait_ready(self, timeout: float) -> None:
+        """Wait until the node publishes tracks and every topic is matched, then let it settle."""
+        pubs = [p for p in (self.image_pub, self.det_pub) if p is not None]
+        deadline = time.monotonic() + timeout
+        while not (self.tracks_sub.get_publisher_count() > 0 and all(p.get_subscription_count() > 0 for p in pubs)):
+            if self.proc.poll() is not None:
+                raise self._died("before it was ready")
+            if time.monotonic() > deadline:
+                raise LiveError(
+                    f"the tracker node was not ready after {timeout:.0f} s "
+                    f"(no tracks publisher or unmatched topics); end of its log {self.log}:\n{_tail(self.log)}"
+                )
+            self.executor.spin_once(timeout_sec=0.05)
+        settle = time.monotonic() + SETTLE_S
+        while time.monotonic() < settle:
+            self.executor.spin_once(timeout_sec=0.05)
 
-            deadline = time.monotonic() + self.ready_timeout
-            while not ready():
-                if proc.poll() is not None:
-                    raise LiveError(
-                        f"the tracker node exited with code {proc.returncode} before it was ready; "
-                        f"end of its log {log}:\n{_tail(log)}"
-                    )
-                if time.monotonic() > deadline:
-                    raise LiveError(
-                        f"the tracker node was not ready after {self.ready_timeout:.0f} s "
-                        f"(no tracks publisher or unmatched topics); end of its log {log}:\n{_tail(log)}"
-                    )
-                executor.spin_once(timeout_sec=0.05)
-            settle = time.monotonic() + SETTLE_S
-            while time.monotonic() < settle:
-                executor.spin_once(timeout_sec=0.05)
-
-            bar = tqdm(total=len(source), unit="frame", desc=f"{sequence} {tracker} (node)", disable=not progress)
-            boxes = read_mot(given_file) if given_file is not None else gt
-            for index, frame, given in given_frames(source, boxes, degradation, own_detector):
-                if len(given):
-                    given_rows[index + 1] = given
-                stamp = START_NS + index * period
-                sec, nanosec = divmod(stamp, 1_000_000_000)
-                header = Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id="camera")
-                image = rgb_to_image(frame, header)
-                if det_pub is not None:
-                    det_pub.publish(_detections(given, header))
-                start = time.perf_counter()
-                image_pub.publish(image)
-                deadline = time.monotonic() + self.frame_timeout
-                while stamp not in received and time.monotonic() < deadline and proc.poll() is None:
-                    executor.spin_once(timeout_sec=0.01)
-                msg = received.pop(stamp, None)
-                if msg is not None:
-                    seconds += time.perf_counter() - start
-                    tracks = msg_to_tracks(msg)
-                    out = MotRows.from_tracks(tracks) if own_detector else given_rows_of(given, tracks)
-                    if len(out):
-                        rows[index + 1] = out
-                elif proc.poll() is not None:
-                    raise LiveError(
-                        f"the tracker node exited with code {proc.returncode} at frame {index + 1}; "
-                        f"end of its log {log}:\n{_tail(log)}"
-                    )
-                else:
-                    lost.append(index + 1)
-                count += 1
-                bar.update()
-            bar.close()
-        finally:
-            stop_process(proc)
-            executor.shutdown()
-            node.destroy_node()
-            rclpy.try_shutdown(context=context)
-
-        scored_gt, metrics = score_results(rows, results_file, Path(gt_file), gt, count)
-        return GivenBoxesResult(
-            sequence,
-            tracker,
-            count,
-            rows,
-            results_file,
-            metrics,
-            seconds,
-            degradation=degradation,
-            given=given_rows,
-            gt_file=scored_gt,
-            own_detector=own_detector,
-            lost_frames=lost,
-        )
+    def __call__(self, frame: np.ndarray, given: MotRows, index: int) -> MotRows | None:
+        stamp = START_NS + index * self.period
+        sec, nanosec = divmod(stamp, 1_000_000_000)
+        header = Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id="camera")
+        image = rgb_to_image(frame, header)
+        if self.det_pub is not None:
+            self.det_pub.publish(_detections(given, header))
+        self.image_pub.publish(image)
+        deadline = time.monotonic() + self.frame_timeout
+        while stamp not in self.received and time.monotonic() < deadline and self.proc.poll() is None:
+            self.executor.spin_once(timeout_sec=0.01)
+        msg = self.received.pop(stamp, None)
+        if msg is not None:
+            return rows_of_tracks(given, msg_to_tracks(msg), self.own_detector)
+        if self.proc.poll() is not None:
+            raise self._died(f"at frame {index + 1}")
+        return None

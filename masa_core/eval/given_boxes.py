@@ -21,28 +21,25 @@ jittered, false positives added; seeded) and scored against the unchanged ground
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
 from masa_core.baselines.crop_reid import CropReIDEmbedder
 from masa_core.baselines.iou_tracker import IouTracker
 from masa_core.baselines.peers import PEERS, PeerTracker
 from masa_core.config import PipelineConfig, load_config
-from masa_core.detectors.base import Detections
 from masa_core.detectors.factory import build_detector_from_config
-from masa_core.eval.degrade import Degradation, box_sizes, degrade_frame, false_positive_id_start
+from masa_core.eval.degrade import Degradation
+from masa_core.eval.loop import FrameTracker, IdsFrames, PipelineFrames, ReidIds, run_frames
 from masa_core.eval.metrics import evaluate_mot
 from masa_core.eval.teta import evaluate_teta, table_keys
 from masa_core.formats.mot import MotRows, read_mot, write_mot
 from masa_core.inputs import clean_detections
-from masa_core.pipeline import Pipeline, Track
+from masa_core.pipeline import Pipeline
 from masa_core.tracking import MasaTracker, TrackerConfig
 from masa_core.video_io import FrameSource
 
@@ -101,42 +98,6 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def given_frames(
-    source: FrameSource, gt: Mapping[int, MotRows], degradation: Degradation | None = None, own_detector: bool = False
-) -> Iterator[tuple[int, np.ndarray, MotRows]]:
-    """(0-based index, RGB frame, the boxes given to the tracker) for each frame of ``source``.
-
-    The boxes are the frame's filtered gt rows (``gt`` keyed by 1-based frame), degraded when
-    ``degradation`` is set (seeded per frame, so a frame's boxes do not depend on what came before),
-    none with ``own_detector``. Every tracker, in this process or behind the ROS node, gets these.
-    """
-    degradation = degradation or Degradation()
-    sizes = box_sizes(gt)
-    fp_id_start = false_positive_id_start(gt)
-    for index, frame in enumerate(source):
-        given = gt.get(index + 1, MotRows.empty())
-        if own_detector:
-            given = MotRows.empty()
-        elif not degradation.is_identity:
-            height, width = frame.shape[:2]
-            given = degrade_frame(given, index + 1, degradation, (width, height), sizes, fp_id_start)
-        yield index, frame, given
-
-
-def given_rows_of(given: MotRows, tracks: list[Track]) -> MotRows:
-    """The given rows that the tracks matched, with the tracks' ids (from 1): every tracker writes
-    the given box, not its own (the pipeline clips boxes to the image), so that only the
-    association differs between trackers."""
-    rows = np.array([t.detection for t in tracks], np.int64)
-    return MotRows(given.boxes[rows], np.array([t.id + 1 for t in tracks], np.int64), given.scores[rows])
-
-
-def given_detections(given: MotRows) -> Detections:
-    """The given rows as the detections a tracker receives: their boxes and scores (1 for ground
-    truth and degraded boxes, the detector's for detector boxes), class 0."""
-    return Detections(given.boxes, given.scores)
 
 
 def detect_sequence(
@@ -218,82 +179,42 @@ def track_given_boxes(
     name = run_name(tracker, degradation, own_detector)
     results_file = Path(results_file or Path("runs") / "given_boxes" / sequence / f"{name}.txt")
     gt = read_mot(gt_file, gt_filter=True)
-    given_rows: dict[int, MotRows] = {}
     source = FrameSource(video, max_frames)
-
-    pipe: Pipeline | None = None
-    iou: IouTracker | None = None
-    peer: PeerTracker | None = None
-    reid: tuple[CropReIDEmbedder, MasaTracker] | None = None
-    if tracker == "reid":
-        reid = (CropReIDEmbedder(device="cpu"), MasaTracker(TrackerConfig.plug_and_play()))
-    elif tracker in PIPELINE_TRACKERS:
-        if pipeline is None:
-            cfg = load_config(overrides=_merge({"model": {"device": "cpu"}}, overrides or {}))
-            pipeline = Pipeline(cfg)
-        pipe = pipeline
-        pipe.configure_tracker(dataclasses.replace(pipe.config.tracker, kind=tracker))
-        pipe.reset()
-        pipe.feature_cache_size = max(pipe.feature_cache_size, len(source))
-    elif tracker in PEERS:
-        peer = PeerTracker(tracker, frame_rate=source.fps)
+    if tracker in PIPELINE_TRACKERS:
+        pipeline = _ready_pipeline(pipeline, tracker, overrides, len(source))
+        track: FrameTracker = PipelineFrames(pipeline, source.fps, own_detector, given_score_thr)
     else:
-        iou = IouTracker()
-
-    rows: dict[int, MotRows] = {}
-    seconds = 0.0
-    frames = 0
-    bar = tqdm(total=len(source), unit="frame", desc=f"{sequence} {tracker}", disable=not progress)
+        track = _baseline(tracker, source.fps)
     boxes = read_mot(given_file) if given_file is not None else gt
-    for index, frame, given in given_frames(source, boxes, degradation, own_detector):
-        if len(given):
-            given_rows[index + 1] = given
-        dets = given_detections(given)
-        start = time.perf_counter()
-        if pipe is not None:
-            given_dets = None if own_detector else dets
-            tracks = pipe.process(frame, given_dets, stamp=index / source.fps, score_thr=given_score_thr).tracks
-            seconds += time.perf_counter() - start
-            out = MotRows.from_tracks(tracks) if own_detector else given_rows_of(given, tracks)
-        elif reid is not None:
-            embedder, masa_tracker = reid
-            boxes = torch.from_numpy(dets.boxes.astype(np.float32))
-            result = masa_tracker.update(
-                boxes, torch.from_numpy(dets.scores), torch.zeros(len(boxes), dtype=torch.long),
-                embedder(frame, dets.boxes).cpu(), index,
-            )  # fmt: skip
-            seconds += time.perf_counter() - start
-            ids = result.ids.numpy()
-            keep = ids >= 0
-            out = MotRows(dets.boxes[keep], ids[keep] + 1, dets.scores[keep])
-        else:
-            if peer is not None:
-                ids = peer.update(dets.boxes, dets.scores, frame)
-            else:
-                assert iou is not None
-                ids = iou.update(dets.boxes, dets.scores, index)
-            seconds += time.perf_counter() - start
-            keep = ids >= 0
-            out = MotRows(dets.boxes[keep], ids[keep] + 1, dets.scores[keep])
-        if len(out):
-            rows[index + 1] = out
-        frames += 1
-        bar.update()
-    bar.close()
-
-    scored_gt, metrics = score_results(rows, results_file, gt_file, gt, frames)
-    stage_ms = pipe.stats.mean_ms() if pipe is not None else {}
+    label = f"{sequence} {tracker}" if progress else None
+    run = run_frames(track, source, boxes, degradation, own_detector, label)
+    scored_gt, metrics = score_results(run.rows, results_file, gt_file, gt, run.frames)
+    stage_ms = pipeline.stats.mean_ms() if tracker in PIPELINE_TRACKERS and pipeline is not None else {}
     return GivenBoxesResult(
-        sequence,
-        tracker,
-        frames,
-        rows,
-        results_file,
-        metrics,
-        seconds,
-        stage_ms,
-        degradation,
-        given_rows,
-        scored_gt,
-        own_detector,
-    )
+        sequence, tracker, run.frames, run.rows, results_file, metrics, run.seconds, stage_ms, degradation,
+        run.given, scored_gt, own_detector,
+    )  # fmt: skip
+
+
+def _ready_pipeline(
+    pipeline: Pipeline | None, tracker: str, overrides: Mapping[str, Any] | None, frames: int
+) -> Pipeline:
+    """``pipeline`` (or a new one from ``overrides``, on the CPU by default) reset, with tracker kind
+    ``tracker`` and a feature cache that holds every frame of the sequence."""
+    if pipeline is None:
+        pipeline = Pipeline(load_config(overrides=_merge({"model": {"device": "cpu"}}, overrides or {})))
+    pipeline.configure_tracker(dataclasses.replace(pipeline.config.tracker, kind=tracker))
+    pipeline.reset()
+    pipeline.feature_cache_size = max(pipeline.feature_cache_size, frames)
+    return pipeline
+
+
+def _baseline(tracker: str, fps: float) -> FrameTracker:
+    """A baseline or peer tracker (not the pipeline) as a :class:`FrameTracker`."""
+    if tracker == "reid":
+        return IdsFrames(ReidIds(CropReIDEmbedder(device="cpu"), MasaTracker(TrackerConfig.plug_and_play())))
+    if tracker in PEERS:
+        peer = PeerTracker(tracker, frame_rate=fps)
+        return IdsFrames(lambda frame, dets, index: peer.update(dets.boxes, dets.scores, frame))
+    iou = IouTracker()
+    return IdsFrames(lambda frame, dets, index: iou.update(dets.boxes, dets.scores, index))
