@@ -210,12 +210,16 @@ class Pipeline:
             with self._timed("masks", timings):
                 tracks = self._with_masks(tracks, embedding, (height, width), scale)
         self._frame_index += 1
+        self._count(len(dets), dropped, timings)
+        return FrameResult(index, tracks, dropped, timings)
+
+    def _count(self, kept: int, dropped: int, timings: dict[str, float]) -> None:
+        """Add one frame's boxes and stage times to :attr:`stats`."""
         self.stats.frames += 1
-        self.stats.boxes_in += len(dets) + dropped
+        self.stats.boxes_in += kept + dropped
         self.stats.boxes_dropped += dropped
         for stage, seconds in timings.items():
             self.stats.seconds[stage] += seconds
-        return FrameResult(index, tracks, dropped, timings)
 
     def _clean(self, dets: Detections, width: int, height: int) -> tuple[Detections, np.ndarray, int]:
         """The clean detections, the input rows they came from, and how many were dropped."""

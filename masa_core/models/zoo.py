@@ -188,6 +188,38 @@ def describe(kind: str | None) -> str:
     return DESCRIPTIONS.get(kind or "", "no known MASA or SAM checkpoint")
 
 
+def _masa_tensors(checkpoint: str, variant: str) -> dict[str, Tensor]:
+    """The tensors of a MASA checkpoint for ``variant``; CheckpointError if it is for another model."""
+    obj = read_checkpoint(checkpoint)
+    if obj.get("format") == FORMAT and obj.get("variant") != variant:
+        raise CheckpointError(
+            f"{checkpoint} is a masa_ros checkpoint for variant {obj.get('variant')!r}, but the model is {variant!r}"
+        )
+    tensors = tensors_of(obj, checkpoint)
+    kind = identify(tensors)
+    if kind != variant:
+        hint = " (give it as model.backbone_checkpoint)" if kind == SAM_OF_VARIANT.get(variant) else ""
+        raise CheckpointError(
+            f"{checkpoint} looks like {describe(kind)}, not {describe(variant)}: it does not fit "
+            f"variant {variant!r}{hint}"
+        )
+    return tensors
+
+
+def _sam_tensors(backbone_checkpoint: str, variant: str) -> dict[str, Tensor]:
+    """A SAM checkpoint's tensors renamed into ``detector.*`` for MASA-SAM ``variant``."""
+    expected = SAM_OF_VARIANT.get(variant)
+    if expected is None:
+        raise CheckpointError(f"variant {variant!r} takes no backbone checkpoint: its backbone is in its checkpoint")
+    sam = tensors_of(read_checkpoint(backbone_checkpoint), backbone_checkpoint)
+    kind = identify(sam)
+    if kind != expected:
+        raise CheckpointError(
+            f"{backbone_checkpoint} looks like {describe(kind)}, but {variant!r} needs {describe(expected)}"
+        )
+    return sam_as_detector(sam)
+
+
 def load_zoo_weights(
     model: MasaModel, checkpoint: str = "", backbone_checkpoint: str = "", strict: bool = True
 ) -> list[str]:
@@ -206,35 +238,10 @@ def load_zoo_weights(
     state: dict[str, Tensor] = {}
     covered: set[str] = set()
     if checkpoint:
-        obj = read_checkpoint(checkpoint)
-        if obj.get("format") == FORMAT and obj.get("variant") != variant:
-            raise CheckpointError(
-                f"{checkpoint} is a masa_ros checkpoint for variant {obj.get('variant')!r}, "
-                f"but the model is {variant!r}"
-            )
-        tensors = tensors_of(obj, checkpoint)
-        kind = identify(tensors)
-        if kind != variant:
-            hint = " (give it as model.backbone_checkpoint)" if kind == SAM_OF_VARIANT.get(variant) else ""
-            raise CheckpointError(
-                f"{checkpoint} looks like {describe(kind)}, not {describe(variant)}: it does not fit "
-                f"variant {variant!r}{hint}"
-            )
-        state.update(tensors)
+        state.update(_masa_tensors(checkpoint, variant))
         covered |= set(own)  # a MASA checkpoint, with the SAM checkpoint if given, must cover the model
     if backbone_checkpoint:
-        expected = SAM_OF_VARIANT.get(variant)
-        if expected is None:
-            raise CheckpointError(
-                f"variant {variant!r} takes no backbone checkpoint: its backbone is in its checkpoint"
-            )
-        sam = tensors_of(read_checkpoint(backbone_checkpoint), backbone_checkpoint)
-        kind = identify(sam)
-        if kind != expected:
-            raise CheckpointError(
-                f"{backbone_checkpoint} looks like {describe(kind)}, but {variant!r} needs {describe(expected)}"
-            )
-        state.update(sam_as_detector(sam))
+        state.update(_sam_tensors(backbone_checkpoint, variant))
         covered |= {k for k in own if k.startswith("detector.")}
     if not state:
         return list(own)

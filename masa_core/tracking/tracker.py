@@ -277,6 +277,80 @@ class MasaTracker:
             for name in ("_ids", "_embeds", "_boxes", "_labels", "_scores", "_last_seen", "_first_seen"):
                 setattr(self, name, getattr(self, name)[keep])
 
+    def _ranked(self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """The input rows by score, descending, without low-score duplicates of earlier detections, and
+        their float boxes, float scores, long labels and float embeddings in that order."""
+        cfg = self.config
+        order = torch.sort(scores.float(), descending=True, stable=True).indices
+        keep = suppress_distractors(
+            boxes[order], scores[order].float(), cfg.distractor_score_thr, cfg.distractor_nms_thr
+        )
+        order = order[keep]
+        dets = [boxes.detach()[order].float(), scores.detach()[order].float()]
+        return order, [*dets, labels.detach()[order].long(), embeds.detach()[order].float()]
+
+    def _match(
+        self, boxes: Tensor, scores: Tensor, labels: Tensor, embeds: Tensor, frame_id: int
+    ) -> tuple[Tensor, Tensor]:
+        """(memory row per detection, -1 if none; its similarity) by gated similarity, greedily."""
+        cfg = self.config
+        k = boxes.shape[0]
+        if self.num_tracks == 0:
+            rows = torch.full((k,), -1, dtype=torch.long, device=boxes.device)
+            return rows, torch.zeros(k, dtype=torch.float32, device=boxes.device)
+        sim = match_similarity(embeds, self._embeds, cfg.match_metric)
+        if cfg.max_distance != -1:
+            sim = sim * distance_gate(boxes, self._boxes, frame_id - self._last_seen, cfg.max_distance, cfg.fps)
+        if cfg.with_cats:
+            sim = sim * (labels[:, None] == self._labels[None, :]).float()
+        return greedy_assign(sim, scores > cfg.obj_score_thr, cfg.match_score_thr)
+
+    def _ranked_outputs(self, memo_rows: Tensor, new: Tensor, new_ids: Tensor, frame_id: int) -> tuple[Tensor, Tensor]:
+        """(ids, ages) in score order: a matched detection takes its track's id and age, a new one its
+        new id and age 0, the rest -1."""
+        matched = memo_rows >= 0
+        s_ids = torch.full_like(memo_rows, -1)
+        s_ages = torch.full_like(memo_rows, -1)
+        rows = memo_rows[matched]
+        s_ids[matched] = self._ids[rows]
+        s_ages[matched] = frame_id - self._first_seen[rows]
+        s_ids[new] = new_ids
+        s_ages[new] = 0
+        return s_ids, s_ages
+
+    def _refresh(self, rows: Tensor, dets: list[Tensor], frame_id: int) -> None:
+        """Matched memory ``rows`` take their detections (boxes, scores, labels, embeds); the momentum
+        weights the NEW embedding."""
+        if rows.numel() == 0:
+            return
+        boxes, scores, labels, embeds = dets
+        m = self.config.memo_momentum
+        # Out-of-place writes: memory may hold inference-mode tensors from an earlier call.
+        mixed = (1 - m) * self._embeds[rows] + m * embeds
+        self._embeds = self._embeds.index_put((rows,), mixed)
+        self._boxes = self._boxes.index_put((rows,), boxes)
+        self._labels = self._labels.index_put((rows,), labels)
+        self._scores = self._scores.index_put((rows,), scores)
+        self._last_seen = self._last_seen.index_put((rows,), self._last_seen.new_tensor(frame_id))
+
+    def _add(self, new_ids: Tensor, dets: list[Tensor], frame_id: int) -> None:
+        """New tracks ``new_ids`` from their detections (boxes, scores, labels, embeds)."""
+        num_new = new_ids.numel()
+        if num_new == 0:
+            return
+        boxes, scores, labels, embeds = dets
+        if self.num_tracks == 0:
+            self._embeds = self._embeds.new_zeros(0, embeds.shape[1])
+        self._ids = torch.cat([self._ids, new_ids])
+        self._embeds = torch.cat([self._embeds, embeds])
+        self._boxes = torch.cat([self._boxes, boxes])
+        self._labels = torch.cat([self._labels, labels])
+        self._scores = torch.cat([self._scores, scores])
+        frames = torch.full((num_new,), frame_id, dtype=torch.long, device=new_ids.device)
+        self._last_seen = torch.cat([self._last_seen, frames])
+        self._first_seen = torch.cat([self._first_seen, frames])
+        self._next_id += num_new
+
     def update(
         self,
         boxes: Tensor,
@@ -288,25 +362,15 @@ class MasaTracker:
         camera_warp: object = None,
         score_thr: float | None = None,
     ) -> TrackResult:
-        """Associate one frame of detections with the track memory and update it.
+        """Associate one frame of detections with the track memory and update it; a ``TrackResult``
+        with rows in input order, on the inputs' device.
 
-        ``stamp``, ``camera_warp`` and ``score_thr`` are accepted for the tracker interface and
-        ignored: the official tracker ages tracks in frames, has no motion model and uses its own
-        score thresholds.
-
-        Args:
-            boxes: (N, 4) x1y1x2y2 boxes (N may be 0).
-            scores: (N,) detection scores.
-            labels: (N,) integer class labels.
-            embeds: (N, D) appearance embeddings, any float dtype.
-            frame_id: frame index, strictly increasing between calls (gaps allowed).
-
-        Returns:
-            ``TrackResult`` with rows in input order, on the device of the inputs.
-
-        Raises:
-            ValueError: on bad shapes, dtypes, non-finite values or a non-increasing frame_id;
-                the memory is left unchanged.
+        boxes (N, 4) x1y1x2y2 (N may be 0), scores (N,), labels (N,) integer classes, embeds (N, D)
+        any float dtype; frame_id strictly increasing between calls (gaps allowed). ``stamp``,
+        ``camera_warp`` and ``score_thr`` are accepted for the tracker interface and ignored: the
+        official tracker ages tracks in frames, has no motion model and uses its own score
+        thresholds. ValueError on bad shapes, dtypes, non-finite values or a non-increasing
+        frame_id; the memory is then unchanged.
         """
         self._check_inputs(boxes, scores, labels, embeds, frame_id)
         frame_id = int(frame_id)
@@ -325,64 +389,20 @@ class MasaTracker:
             self._last_frame_id = frame_id
             return _masa_result(ids, match_out, ages)
 
-        # Sort by score (descending), then remove low-score duplicates of earlier detections.
-        order = torch.sort(scores.float(), descending=True, stable=True).indices
-        keep = suppress_distractors(
-            boxes[order], scores[order].float(), cfg.distractor_score_thr, cfg.distractor_nms_thr
-        )
-        order = order[keep]
-        d_boxes = boxes.detach()[order].float()
-        d_scores = scores.detach()[order].float()
-        d_labels = labels.detach()[order].long()
-        d_embeds = embeds.detach()[order].float()
-        k = order.numel()
-
-        memo_rows = torch.full((k,), -1, dtype=torch.long, device=device)
-        conf = torch.zeros(k, dtype=torch.float32, device=device)
-        if self.num_tracks > 0:
-            sim = match_similarity(d_embeds, self._embeds, cfg.match_metric)
-            if cfg.max_distance != -1:
-                sim = sim * distance_gate(d_boxes, self._boxes, frame_id - self._last_seen, cfg.max_distance, cfg.fps)
-            if cfg.with_cats:
-                sim = sim * (d_labels[:, None] == self._labels[None, :]).float()
-            memo_rows, conf = greedy_assign(sim, d_scores > cfg.obj_score_thr, cfg.match_score_thr)
+        order, dets = self._ranked(boxes, scores, labels, embeds)
+        d_boxes, d_scores, d_labels, d_embeds = dets
+        memo_rows, conf = self._match(d_boxes, d_scores, d_labels, d_embeds, frame_id)
 
         matched = memo_rows >= 0
         new = ~matched & (d_scores > cfg.init_score_thr)
         num_new = int(new.sum())
         new_ids = torch.arange(self._next_id, self._next_id + num_new, dtype=torch.long, device=device)
 
-        # Sorted-order outputs.
-        s_ids = torch.full((k,), -1, dtype=torch.long, device=device)
-        s_ages = torch.full((k,), -1, dtype=torch.long, device=device)
+        s_ids, s_ages = self._ranked_outputs(memo_rows, new, new_ids, frame_id)
         rows = memo_rows[matched]
-        s_ids[matched] = self._ids[rows]
-        s_ages[matched] = frame_id - self._first_seen[rows]
-        s_ids[new] = new_ids
-        s_ages[new] = 0
 
-        # Memory update: matched tracks (momentum weights the NEW embedding), then new tracks.
-        m = cfg.memo_momentum
-        if rows.numel() > 0:
-            # Out-of-place writes: memory may hold inference-mode tensors from an earlier call.
-            mixed = (1 - m) * self._embeds[rows] + m * d_embeds[matched]
-            self._embeds = self._embeds.index_put((rows,), mixed)
-            self._boxes = self._boxes.index_put((rows,), d_boxes[matched])
-            self._labels = self._labels.index_put((rows,), d_labels[matched])
-            self._scores = self._scores.index_put((rows,), d_scores[matched])
-            self._last_seen = self._last_seen.index_put((rows,), self._last_seen.new_tensor(frame_id))
-        if num_new > 0:
-            if self.num_tracks == 0:
-                self._embeds = self._embeds.new_zeros(0, d_embeds.shape[1])
-            self._ids = torch.cat([self._ids, new_ids])
-            self._embeds = torch.cat([self._embeds, d_embeds[new]])
-            self._boxes = torch.cat([self._boxes, d_boxes[new]])
-            self._labels = torch.cat([self._labels, d_labels[new]])
-            self._scores = torch.cat([self._scores, d_scores[new]])
-            frames = torch.full((num_new,), frame_id, dtype=torch.long, device=device)
-            self._last_seen = torch.cat([self._last_seen, frames])
-            self._first_seen = torch.cat([self._first_seen, frames])
-            self._next_id += num_new
+        self._refresh(rows, [d[matched] for d in dets], frame_id)
+        self._add(new_ids, [d[new] for d in dets], frame_id)
         self._drop_expired(frame_id, strict=False)
         self._last_frame_id = frame_id
 

@@ -121,7 +121,17 @@ class AdapterObjective(nn.Module):
             lab = torch.full((len(keep),), -1, dtype=torch.long, device=gt.device)
             lab[: len(pos)] = ids[i][matched[pos]]
             labels.append(lab)
-        half = n // 2
+        out = {k: torch.stack(v).mean() for k, v in terms.items()}
+        track, aux = self._track_losses(embeds, labels, boxes, ids)
+        out["track"] = self.track.weight * track
+        out["track_aux"] = self.track.aux_weight * aux
+        return out
+
+    def _track_losses(
+        self, embeds: list[Tensor], labels: list[Tensor], boxes: list[Tensor], ids: list[Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        """Mean contrastive and auxiliary L2 losses over the (key, reference) view pairs, unweighted."""
+        half = len(boxes) // 2
         track, aux = [], []
         for k in range(half):
             key_pos = labels[k] >= 0
@@ -140,7 +150,4 @@ class AdapterObjective(nn.Module):
                     ignore=ignore,
                 )
             )
-        out = {k: torch.stack(v).mean() for k, v in terms.items()}
-        out["track"] = self.track.weight * torch.stack(track).mean()
-        out["track_aux"] = self.track.aux_weight * torch.stack(aux).mean()
-        return out
+        return torch.stack(track).mean(), torch.stack(aux).mean()
