@@ -35,9 +35,9 @@ setup(
             "masa-train=masa_core.cli.train:main",
             "masa-eval=masa_core.cli.eval:main",
             # these need ROS 2 (rclpy and the built masa_ros messages): see docs/ros.md
-            "masa-ros-replay=masa_ros.replay:main",
-            "masa-ros-record=masa_ros.record:main",
-            "masa-ros-eval=masa_ros.eval_bag:main",
+            "masa-ros-replay=masa_ros.tools.replay:main",
+            "masa-ros-record=masa_ros.tools.record:main",
+            "masa-ros-eval=masa_ros.tools.eval_bag:main",
         ]
     },
 )

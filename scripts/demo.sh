@@ -10,4 +10,4 @@ bash "$ROOT/scripts/setup.sh"
 # shellcheck disable=SC1091
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
-python -m masa_ros.demo "$@"
+python -m masa_ros.tools.demo "$@"

@@ -18,9 +18,9 @@ from masa_core.cli.eval import main as eval_main
 from masa_core.cli.track import main as track_main
 from masa_core.models.checkpoint import CheckpointError, read_checkpoint
 from masa_core.video_io import FrameSource
-from masa_ros.bag_io import open_writer, typestore
-from masa_ros.demo import MARKER, prepare_out
-from masa_ros.eval_bag import main as ros_eval_main
+from masa_ros.tools.bag_io import open_writer, typestore
+from masa_ros.tools.demo import MARKER, prepare_out
+from masa_ros.tools.eval_bag import main as ros_eval_main
 from tests.paths import TUD_CAMPUS, TUD_CAMPUS_GT, TUD_CAMPUS_VIDEO
 
 RNG = np.random.default_rng(16)
@@ -232,7 +232,7 @@ def test_replay_skips_and_counts_empty_or_undeserializable_messages(tmp_path):
     got: list[Image] = []
     node.create_subscription(Image, "image", got.append, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
     try:
-        cmd = [sys.executable, "-m", "masa_ros.replay", str(bag), "--rate", "0", "--wait", "30"]
+        cmd = [sys.executable, "-m", "masa_ros.tools.replay", str(bag), "--rate", "0", "--wait", "30"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         spin_until(node, lambda: proc.poll() is not None and len(got) >= 6, 60)
         out, err = proc.communicate(timeout=30)

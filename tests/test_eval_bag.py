@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from masa_core.cli.eval import main as eval_main
-from masa_ros.bag_io import open_writer, typestore
-from masa_ros.eval_bag import bag_to_sequence, main
+from masa_ros.tools.bag_io import open_writer, typestore
+from masa_ros.tools.eval_bag import bag_to_sequence, main
 from tests.paths import TUD_CAMPUS, TUD_CAMPUS_GT
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from masa_core.cli.eval import main as eval_main
-from masa_ros.eval_bag import main as ros_eval_main
+from masa_ros.tools.eval_bag import main as ros_eval_main
 from tests.paths import REPO, TUD_CAMPUS, TUD_STADTMITTE
 from tests.ros_harness import EXECUTABLE
 
@@ -25,7 +25,7 @@ RUN = "masa_sort_drop0.2_jit0.05_fp1_s3"  # the node runs MASA-SORT unless --tra
 
 def live(*args: str, timeout: float = 200) -> subprocess.CompletedProcess:
     """``masa-ros-eval --live ...`` as its own process (it starts the node as another)."""
-    cmd = [sys.executable, "-m", "masa_ros.eval_bag", "--live", *args]
+    cmd = [sys.executable, "-m", "masa_ros.tools.eval_bag", "--live", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 

@@ -15,9 +15,9 @@ from sensor_msgs.msg import Image
 
 from masa_core.config import load_config
 from masa_core.pipeline import Pipeline
-from masa_ros.bag_io import open_writer, read_tracks, typestore
 from masa_ros.image_conversion import image_to_rgb
 from masa_ros.msg import TrackedObjectArray
+from masa_ros.tools.bag_io import open_writer, read_tracks, typestore
 from tests.paths import TUD_CAMPUS_VIDEO
 from tests.ros_harness import EXECUTABLE, TEST_PARAMETERS, spin_until, start_node, stop_node
 

@@ -1,7 +1,7 @@
 """The end-to-end demo: a video replayed as a camera topic through the real tracker node over DDS,
 its tracks recorded to an MCAP bag, then turned into MOTChallenge results, metrics and an MP4.
 
-    python -m masa_ros.demo [--video V] [--gt GT] [--out runs/ros_demo] [--config FILE]
+    python -m masa_ros.tools.demo [--video V] [--gt GT] [--out runs/ros_demo] [--config FILE]
 
 Every piece runs as its own process, as on a robot: ``tracker_node`` (the installed executable with
 ``config/tracker.yaml``), ``masa-ros-record`` and ``masa-ros-replay``. ``--out`` must be new, empty,
@@ -24,10 +24,10 @@ from masa_core.eval.metrics import evaluate_mot
 from masa_core.formats.mot import MotRows, write_mot
 from masa_core.video_io import FrameSource, VideoError, VideoWriter
 from masa_core.visualize import TrackPainter
-from masa_ros.bag_io import read_tracks
+from masa_ros.tools.bag_io import read_tracks
 from masa_ros.track_messages import msg_to_tracks
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NODE = REPO / "install" / "masa_ros" / "lib" / "masa_ros" / "tracker_node"
 START_STAMP = 1000.0  # seconds: replay stamps are START_STAMP + i / fps, so stamps give frame indices
 MARKER = ".masa_ros_demo"  # marks a folder the demo made, the only kind it replaces
@@ -43,7 +43,7 @@ def prepare_out(out: Path) -> None:
             raise ValueError(f"--out {out} is a folder the demo did not make and is not empty; refusing to delete it")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("made by python -m masa_ros.demo; replaced by the next run\n")
+    (out / MARKER).write_text("made by python -m masa_ros.tools.demo; replaced by the next run\n")
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
@@ -59,7 +59,7 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = OneLineParser(prog="masa_ros.demo", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="masa_ros.tools.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--video", type=Path, default=REPO / "data/mot15/TUD-Campus/TUD-Campus.mp4")
     p.add_argument("--gt", type=Path, default=REPO / "data/mot15/TUD-Campus/gt/gt.txt")
     p.add_argument("--out", type=Path, default=Path("runs/ros_demo"))
@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> dict:
     node_cmd += ["-p", f"config_file:={config}", "-p", "process_all_frames:=true", "-p", f"queue_size:={frames + 10}"]
     if args.classes:
         node_cmd += ["-p", f"detector.classes:=[{args.classes}]"]
-    record_cmd = [sys.executable, "-m", "masa_ros.record", str(bag), "--count", str(frames), "--quiet"]
-    replay_cmd = [sys.executable, "-m", "masa_ros.replay", str(args.video), "--rate", "0", "--wait", "300"]
+    record_cmd = [sys.executable, "-m", "masa_ros.tools.record", str(bag), "--count", str(frames), "--quiet"]
+    replay_cmd = [sys.executable, "-m", "masa_ros.tools.replay", str(args.video), "--rate", "0", "--wait", "300"]
     replay_cmd += ["--start-stamp", str(START_STAMP), "--frame-id", "camera", "--quiet"]
     if args.max_frames:
         replay_cmd += ["--max-frames", str(args.max_frames)]
@@ -128,13 +128,13 @@ def run(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not NODE.is_file():
-        print(f"masa_ros.demo: error: {NODE} not built; run scripts/setup.sh", file=sys.stderr)
+        print(f"masa_ros.tools.demo: error: {NODE} not built; run scripts/setup.sh", file=sys.stderr)
         return 2
     try:
         FrameSource(args.video, args.max_frames)
         prepare_out(args.out)
     except (ValueError, VideoError) as e:
-        print(f"masa_ros.demo: error: {e}", file=sys.stderr)
+        print(f"masa_ros.tools.demo: error: {e}", file=sys.stderr)
         return 2
     s = run(args)
     m = s["metrics"]

@@ -27,7 +27,7 @@ class BagError(MasaError, OSError):
 def _msg_dir() -> Path:
     """The package's msg/ folder: beside the source tree, or share/masa_ros/msg of an install."""
     here = Path(__file__).resolve()
-    candidates = [here.parent.parent / "msg", *(p / "share" / "masa_ros" / "msg" for p in here.parents)]
+    candidates = [here.parents[2] / "msg", *(p / "share" / "masa_ros" / "msg" for p in here.parents)]
     for d in candidates:
         if (d / "TrackedObjectArray.msg").is_file():
             return d

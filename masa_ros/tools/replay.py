@@ -27,8 +27,8 @@ from std_msgs.msg import Header
 from masa_core.cli.common import OneLineParser, finite_float, positive_int
 from masa_core.errors import MasaError
 from masa_core.video_io import FrameSource
-from masa_ros.bag_io import IMAGE_TYPES, BagError, read_messages, typestore
 from masa_ros.image_conversion import rgb_to_image
+from masa_ros.tools.bag_io import IMAGE_TYPES, BagError, read_messages, typestore
 
 
 def is_bag(path: Path) -> bool:

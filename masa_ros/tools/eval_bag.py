@@ -14,7 +14,7 @@ are needed. This adapter lives in ``masa_ros`` because ``masa_core`` never impor
 --live: MASA runs as the real tracker node, a fresh one per sequence, fed over DDS in lockstep
 (each frame sent when the previous frame's tracks came back: lossless and deterministic, so the
 results equal the offline Pipeline's) and scored by the same code as offline
-(:mod:`masa_ros.eval_live`). Frames whose tracks never come back within --frame-timeout are lost:
+(:mod:`masa_ros.tools.eval_live`). Frames whose tracks never come back within --frame-timeout are lost:
 counted in the ``lost`` column and the run's ``.json``, and the exit code is 1. A node that
 cannot start (bad parameter, missing weights) or dies is an error, exit code 2.
 """
@@ -32,8 +32,8 @@ import cv2
 from masa_core.cli.common import OneLineParser, UsageError, check_text_file, positive_int
 from masa_core.cli.eval import main as eval_main
 from masa_core.eval.given_boxes import PIPELINE_TRACKERS, TRACKERS
-from masa_ros.bag_io import IMAGE_TYPES, BagError, read_messages, typestore
 from masa_ros.image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb
+from masa_ros.tools.bag_io import IMAGE_TYPES, BagError, read_messages, typestore
 
 
 def bag_to_sequence(
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.live:
             return eval_main(forwarded, prog="masa-ros-eval")
         try:
-            from masa_ros.eval_live import LiveError, LiveNode
+            from masa_ros.tools.eval_live import LiveError, LiveNode
         except ImportError as err:
             print(f"masa-ros-eval: error: --live needs ROS 2 and the built package: {err}", file=sys.stderr)
             return 2

@@ -19,8 +19,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from masa_core.cli.common import OneLineParser, finite_float, positive_int
-from masa_ros.bag_io import TRACKS_TYPE, BagError, open_writer, typestore
 from masa_ros.msg import TrackedObjectArray
+from masa_ros.tools.bag_io import TRACKS_TYPE, BagError, open_writer, typestore
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
