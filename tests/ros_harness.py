@@ -12,7 +12,7 @@ from pathlib import Path
 import rclpy
 from rclpy.node import Node
 
-from masa_ros.tools.demo import stop_process
+from masa_ros.tools.processes import stop_process
 from tests.paths import REPO
 
 EXECUTABLE = REPO / "install" / "masa_ros" / "lib" / "masa_ros" / "tracker_node"

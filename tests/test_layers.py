@@ -30,8 +30,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _modules() -> dict[str, Path]:
-    return {_module_name(p): p for p in (REPO / PACKAGE).rglob("*.py")}
+def _modules(package: str = PACKAGE) -> dict[str, Path]:
+    return {_module_name(p): p for p in (REPO / package).rglob("*.py")}
 
 
 def _targets(node: ast.AST, importer: str, is_package: bool, modules: dict[str, Path]) -> list[str]:
@@ -50,9 +50,9 @@ def _targets(node: ast.AST, importer: str, is_package: bool, modules: dict[str, 
     return subs if len(subs) == len(node.names) else [base, *subs]
 
 
-def import_graph() -> dict[str, set[str]]:
-    """{module: the masa_core modules it imports anywhere in its body}."""
-    modules = _modules()
+def import_graph(package: str = PACKAGE) -> dict[str, set[str]]:
+    """{module: the modules of ``package`` it imports anywhere in its body}."""
+    modules = _modules(package)
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
@@ -115,6 +115,15 @@ def test_each_layer_imports_only_its_own_or_lower_layers():
         if b != PACKAGE and _layer(b) > _layer(a)
     ]
     assert upward == []
+
+
+def test_the_node_does_not_import_the_tools_and_tools_import_no_other_tools_cli():
+    graph = import_graph("masa_ros")
+    assert find_cycles(graph) == []
+    node_side = {m: targets for m, targets in graph.items() if not m.startswith("masa_ros.tools")}
+    assert [m for m, targets in node_side.items() if any(t.startswith("masa_ros.tools") for t in targets)] == []
+    assert "masa_ros.tools.demo" not in graph["masa_ros.tools.eval_live"]
+    assert "masa_ros.tools.processes" in graph["masa_ros.tools.eval_live"]
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -25,10 +25,9 @@ from masa_core.formats.mot import MotRows, write_mot
 from masa_core.video_io import FrameSource, VideoError, VideoWriter
 from masa_core.visualize import TrackPainter
 from masa_ros.tools.bag_io import read_tracks
+from masa_ros.tools.processes import NODE, REPO, stop_process
 from masa_ros.track_messages import msg_to_tracks
 
-REPO = Path(__file__).resolve().parents[2]
-NODE = REPO / "install" / "masa_ros" / "lib" / "masa_ros" / "tracker_node"
 START_STAMP = 1000.0  # seconds: replay stamps are START_STAMP + i / fps, so stamps give frame indices
 MARKER = ".masa_ros_demo"  # marks a folder the demo made, the only kind it replaces
 
@@ -44,18 +43,6 @@ def prepare_out(out: Path) -> None:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("made by python -m masa_ros.tools.demo; replaced by the next run\n")
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
-    """Ask a child process to end (SIGTERM); kill it if it has not within ``timeout`` seconds."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -45,8 +45,8 @@ from masa_core.formats.mot import MotRows, read_mot
 from masa_core.video_io import FrameSource
 from masa_ros.image_conversion import rgb_to_image
 from masa_ros.msg import Detection, DetectionArray, TrackedObjectArray
-from masa_ros.tools.demo import NODE as CHECKOUT_NODE
-from masa_ros.tools.demo import stop_process
+from masa_ros.tools.processes import NODE as CHECKOUT_NODE
+from masa_ros.tools.processes import stop_process
 from masa_ros.track_messages import msg_to_tracks, stamp_ns
 
 START_NS = 1_000_000_000_000  # stamp of frame 1 (1000 s); frame i is START_NS + (i - 1) / fps
