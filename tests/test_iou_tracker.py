@@ -14,7 +14,7 @@ def box(x: float, y: float, w: float = 20.0, h: float = 40.0) -> list[float]:
     return [x, y, x + w, y + h]
 
 
-def test_box_iou_np() -> None:
+def test_box_iou() -> None:
     a = np.array([box(0, 0, 10, 10)], float)
     b = np.array([box(0, 0, 10, 10), box(5, 0, 10, 10), box(50, 50, 10, 10), [3, 3, 3, 3]], float)
     np.testing.assert_allclose(box_iou(a, b), [[1.0, 50 / 150, 0.0, 0.0]])
