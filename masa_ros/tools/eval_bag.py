@@ -29,8 +29,9 @@ from pathlib import Path
 
 import cv2
 
-from masa_core.cli.common import OneLineParser, UsageError, check_text_file, positive_int
+from masa_core.cli.common import OneLineParser, check_text_file, positive_int
 from masa_core.cli.eval import main as eval_main
+from masa_core.errors import MasaError
 from masa_core.eval.given_boxes import PIPELINE_TRACKERS, TRACKERS
 from masa_ros.image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb
 from masa_ros.tools.bag_io import IMAGE_TYPES, BagError, read_messages, typestore
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             folder = (args.frames_dir or Path(tmp)) / (args.name or source.resolve().name)
             try:
                 frames = bag_to_sequence(source, next(gts), folder, args.bag_topic, args.max_frames)
-            except (BagError, ImageConversionError, UsageError, OSError) as err:
+            except (MasaError, OSError) as err:  # BagError, ImageConversionError, UsageError, ...
                 print(f"masa-ros-eval: error: {err}", file=sys.stderr)
                 return 2
             print(f"masa-ros-eval: {frames} images from {source} -> {folder}", file=sys.stderr)
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.live:
             return eval_main(forwarded, prog="masa-ros-eval")
         try:
-            from masa_ros.tools.eval_live import LiveError, LiveNode
+            from masa_ros.tools.eval_live import LiveNode
         except ImportError as err:
             print(f"masa-ros-eval: error: --live needs ROS 2 and the built package: {err}", file=sys.stderr)
             return 2
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         node = LiveNode(**{k: v for k, v in timeouts.items() if v is not None})
         try:
             return eval_main(forwarded, track=node, via="live node", prog="masa-ros-eval")
-        except LiveError as err:
+        except MasaError as err:
             print(f"masa-ros-eval: error: {err}", file=sys.stderr)
             return 2
 
