@@ -136,3 +136,20 @@ def test_the_graph_sees_late_and_type_checking_imports():
     assert "masa_core.detectors.factory" in graph["masa_core.config"]
     assert "masa_core.detectors.given" in graph["masa_core.detectors.factory"]  # a function-level import
     assert "masa_core.segmentation.box_prompt" in graph["masa_core.pipeline"]  # under TYPE_CHECKING
+
+
+MAX_LINES = 60
+
+
+def test_no_function_is_longer_than_60_lines_without_a_reason():
+    """A longer function needs a ``# long: <reason>`` comment on one of its lines."""
+    long = []
+    for root in ("masa_core", "masa_ros"):
+        for path in sorted((REPO / root).rglob("*.py")):
+            lines = path.read_text().splitlines()
+            for node in ast.walk(ast.parse("\n".join(lines))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    body = lines[node.lineno - 1 : node.end_lineno]
+                    if len(body) > MAX_LINES and not any("# long:" in line for line in body):
+                        long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({len(body)} lines)")
+    assert long == []

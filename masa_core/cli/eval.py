@@ -283,22 +283,27 @@ def run(
             row = table_row(result, display[tracker])
             rows.append(row)
             runs.append(result)
-            saved = {**row, "metrics": result.metrics, "stage_ms": result.stage_ms}
-            if result.lost_frames is not None:
-                saved["lost_frames"] = result.lost_frames
-            out.with_suffix(".json").write_text(json.dumps(saved, indent=2))
-            stages = ", ".join(f"{k} {v:.0f}" for k, v in result.stage_ms.items())
-            print(
-                f"done {result.sequence} {tracker}: HOTA {result.metrics['HOTA']:.3f} "
-                f"IDF1 {result.metrics['IDF1']:.3f} IDSW {result.metrics['IDSW']:.0f}, "
-                f"{result.ms_per_frame:.1f} ms/frame"
-                + (f" ({stages} ms)" if stages else "")
-                + (f", {len(result.lost_frames)} frames lost" if result.lost_frames else ""),
-                file=sys.stderr,
-                flush=True,
-            )
+            record_run(result, row, out.with_suffix(".json"))
     files = report(runs, display, args.report or args.out)
     return rows, runs, files
+
+
+def record_run(result: GivenBoxesResult, row: dict[str, Any], json_file: Path) -> None:
+    """Write one run's row, metrics and stage times to ``json_file`` and say it is done on stderr."""
+    saved = {**row, "metrics": result.metrics, "stage_ms": result.stage_ms}
+    if result.lost_frames is not None:
+        saved["lost_frames"] = result.lost_frames
+    json_file.write_text(json.dumps(saved, indent=2))
+    stages = ", ".join(f"{k} {v:.0f}" for k, v in result.stage_ms.items())
+    print(
+        f"done {result.sequence} {result.tracker}: HOTA {result.metrics['HOTA']:.3f} "
+        f"IDF1 {result.metrics['IDF1']:.3f} IDSW {result.metrics['IDSW']:.0f}, "
+        f"{result.ms_per_frame:.1f} ms/frame"
+        + (f" ({stages} ms)" if stages else "")
+        + (f", {len(result.lost_frames)} frames lost" if result.lost_frames else ""),
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def main(
