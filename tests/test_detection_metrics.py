@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from masa_core.eval.detection_metrics import (
+    DUPLICATE,
     FP,
     IGNORED,
     TP,
@@ -31,8 +32,11 @@ def test_a_duplicate_is_a_false_positive_and_a_poor_box_too() -> None:
     boxes = np.array([[0, 0, 10, 10], [1, 0, 10, 10], [20, 0, 25, 10], [20, 0, 29, 10]], np.float32)
     scores = np.array([0.9, 0.8, 0.7, 0.6])
     # box 1 overlaps gt 0 (IoU 0.9) but gt 0 is taken; box 2 has IoU 0.5 with gt 1: enough, VOC's >=
-    assert match_frame(boxes, scores, GT).tolist() == [TP, FP, TP, FP]
+    assert match_frame(boxes, scores, GT).tolist() == [TP, DUPLICATE, TP, DUPLICATE]
     assert match_frame(boxes[:1] + 100, scores[:1], GT).tolist() == [FP]
+    assert match_frame(np.array([[0, 0, 10, 30]], np.float32), [0.9], GT).tolist() == [FP]  # IoU 1/3
+    m = evaluate_detections({1: _dets(boxes.tolist(), scores.tolist())}, {1: GT})
+    assert (m.tp, m.fp, m.duplicates, m.precision) == (2, 2, 2, 0.5)
 
 
 def test_all_point_ap_and_the_operating_point_by_hand() -> None:

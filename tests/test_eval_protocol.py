@@ -96,6 +96,7 @@ def test_detector_boxes_print_and_write_detection_metrics_per_sequence_and_poole
         assert float(row["score_thr"]) == pytest.approx(0.36)
         assert int(row["GT"]) == sum(len(read_mot(folder / "gt" / "gt.txt")[f]) for f in (1, 2, 3))
         assert int(row["TP"]) + int(row["FN"]) == int(row["GT"]) and int(row["TP"]) > 0
+        assert 0 <= int(row["duplicates"]) <= int(row["FP"]) and int(row["duplicates"]) == metrics.duplicates
         assert float(row["recall"]) == pytest.approx(metrics.recall) and 0 < float(row["AP50"]) <= 1
     combined = pool(sequences, 0.36)
     assert int(rows["COMBINED"]["TP"]) == rows_sum(rows, "TP") == combined.tp

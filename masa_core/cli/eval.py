@@ -55,7 +55,7 @@ from masa_core.models.checkpoint import CheckpointError
 from masa_core.video_io import FrameSource, VideoError
 
 COLUMNS = ("HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW")
-DETECTION_COLUMNS = ("AP50", "precision", "recall", "score_thr", "TP", "FP", "FN", "GT")
+DETECTION_COLUMNS = ("AP50", "precision", "recall", "score_thr", "TP", "FP", "duplicates", "FN", "GT")
 REPORT_COLUMNS = (*COLUMNS, "TETA", "TETA_LocA", "TETA_AssocA", "TETA_ClsA")
 USER_ERRORS = (ConfigError, VideoError, AssetError, CheckpointError, MotFormatError, UsageError, ImportError)
 LIVE_HINT = (

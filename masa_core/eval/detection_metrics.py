@@ -2,8 +2,9 @@
 
 PASCAL VOC's rules (devkit ``VOCevaldet``), at IoU 0.5: the detections of all frames are ranked by
 score; each is matched to the ground-truth box of its frame it overlaps most; it is a true positive
-if that IoU is at least ``iou_thr`` and the box is not yet taken, a false positive otherwise (a
-duplicate of a found object is a false positive). A detection whose best box is an *ignored*
+if that IoU is at least ``iou_thr`` and the box is not yet taken, a false positive otherwise; a
+false positive on a box already taken is also counted as a *duplicate* (what tiled inference and
+NMS must keep down). A detection whose best box is an *ignored*
 ground-truth row (VOC's "difficult") counts as neither. AP is the all-point interpolated area under
 the precision / recall curve (VOC 2010 on). IoU is :func:`torchvision.ops.box_iou`. No COCO /
 torchmetrics implementation is installed here, hence this short one.
@@ -21,8 +22,9 @@ from torchvision.ops import box_iou
 
 from masa_core.eval.mot_format import MotRows, read_mot
 
-# The VOC rule leaves a detection on an ignored gt box out of the ranking.
-TP, FP, IGNORED = 1, 0, -1
+# Outcomes of a detection. The VOC rule leaves one on an ignored gt box out of the ranking; a
+# duplicate (its best gt box already taken) is a false positive.
+TP, FP, DUPLICATE, IGNORED = 1, 0, 2, -1
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,8 @@ class FrameTruth:
 
 @dataclass(frozen=True)
 class DetectionMetrics:
-    """AP50 over all scores; precision / recall and counts at ``score_thr``; ``gt``: boxes not ignored."""
+    """AP50 over all scores; precision / recall and counts at ``score_thr`` (``duplicates``: the false
+    positives on a gt box already found); ``gt``: boxes not ignored."""
 
     ap50: float
     precision: float
@@ -43,13 +46,14 @@ class DetectionMetrics:
     score_thr: float
     tp: int
     fp: int
+    duplicates: int
     fn: int
     gt: int
 
     def as_dict(self) -> dict[str, float | int]:
-        """The table's columns: AP50, precision, recall, score_thr, TP, FP, FN, GT."""
-        return {("AP50" if k == "ap50" else k if k in ("precision", "recall", "score_thr") else k.upper()): v
-                for k, v in asdict(self).items()}  # fmt: skip
+        """The table's columns: AP50, precision, recall, score_thr, TP, FP, duplicates, FN, GT."""
+        upper = {"ap50": "AP50", "tp": "TP", "fp": "FP", "fn": "FN", "gt": "GT"}
+        return {upper.get(k, k): v for k, v in asdict(self).items()}
 
 
 def read_truth(gt_file: str | Path) -> dict[int, FrameTruth]:
@@ -73,7 +77,7 @@ def score_detection_file(
 
 
 def match_frame(boxes: np.ndarray, scores: np.ndarray, truth: FrameTruth, iou_thr: float = 0.5) -> np.ndarray:
-    """(N,) outcome of each detection of one frame: ``TP``, ``FP`` or ``IGNORED`` (VOC's greedy rule)."""
+    """(N,) outcome of each detection of one frame: ``TP``, ``FP``, ``DUPLICATE`` or ``IGNORED`` (VOC's greedy rule)."""
     outcome = np.full(len(boxes), FP, dtype=np.int64)
     if len(boxes) == 0 or len(truth.boxes) == 0:
         return outcome
@@ -87,6 +91,8 @@ def match_frame(boxes: np.ndarray, scores: np.ndarray, truth: FrameTruth, iou_th
             outcome[i] = IGNORED
         elif not taken[best]:
             outcome[i], taken[best] = TP, True
+        else:
+            outcome[i] = DUPLICATE
     return outcome
 
 
@@ -172,6 +178,7 @@ def _metrics(scores: np.ndarray, outcomes: np.ndarray, num_gt: int, score_thr: f
         score_thr=float(score_thr),
         tp=tp,
         fp=fp,
+        duplicates=int((outcomes[at] == DUPLICATE).sum()),
         fn=num_gt - tp,
         gt=num_gt,
     )
