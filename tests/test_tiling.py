@@ -66,6 +66,7 @@ def test_a_4_3_frame_runs_the_detector_three_times_and_a_square_one_once() -> No
     tiled = TiledDetector(BrightBlobs(), tile_size=1.0, overlap=0.2)
     assert tiled.runs_per_frame(640, 480) == 3 and tiled.runs_per_frame(1280, 720) == 3
     assert tiled.runs_per_frame(480, 480) == 1
+    assert tiled.runs_per_frame(200, 20) == 1  # tiles under 32 pixels are not worth a run
     assert len(tiled.windows(640, 480)) == 2
     assert TiledDetector(BrightBlobs(), tile_size=0.5).runs_per_frame(640, 480) > 3
 

@@ -24,6 +24,7 @@ from masa_core.detectors.base import Detections, Detector
 
 # A tile box whose edge lies within this many pixels of an inner tile edge counts as cut.
 EDGE_MARGIN = 2.0
+MIN_TILE_PIXELS = 32  # frames whose tiles would be smaller are run whole only
 
 
 def _starts(length: int, tile: int, overlap: float) -> list[int]:
@@ -109,9 +110,10 @@ class TiledDetector:
         return getattr(self.base, "score_thr", None)
 
     def windows(self, width: int, height: int) -> np.ndarray:
-        """Tile windows for a frame of this size; none when one tile would hold the whole frame."""
-        side = max(1, round(self.tile_size * min(width, height)))
-        if side >= max(width, height):
+        """Tile windows for a frame of this size; none when one tile would hold the whole frame or
+        would be smaller than :data:`MIN_TILE_PIXELS`."""
+        side = round(self.tile_size * min(width, height))
+        if side >= max(width, height) or side < MIN_TILE_PIXELS:
             return np.zeros((0, 4), dtype=np.int64)
         return tile_grid(width, height, side, self.overlap)
 
