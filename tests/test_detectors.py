@@ -20,8 +20,10 @@ from masa_core.detectors import (
     build_detector,
     build_detector_from_config,
 )
+from masa_core.detectors.factory import parse_class_score_thr
 from masa_core.detectors.grounding_dino import format_prompt, match_phrase, parse_prompt
 from masa_core.detectors.mediapipe_ssd import MediaPipeSSD, nms, ssd_anchors
+from masa_core.detectors.tiling import TiledDetector
 from masa_core.detectors.yolo import class_ids_for, names_tuple
 from masa_core.formats.mot import read_mot
 from tests.paths import TUD_CAMPUS as TUD
@@ -244,7 +246,10 @@ def test_build_from_config(tmp_path: Path) -> None:
 @needs_ssd
 def test_build_default_from_config() -> None:
     det = build_detector_from_config(DetectorConfig(classes=("Person",), num_threads=1))
-    assert isinstance(det, MediaPipeSSD)
+    assert isinstance(det, TiledDetector) and isinstance(det.base, MediaPipeSSD)  # tiled by default
+    assert det.class_names == det.base.class_names and det.score_thr == det.base.score_thr
+    whole = build_detector_from_config(DetectorConfig(classes=("Person",), num_threads=1, tile_size=0))
+    assert isinstance(whole, MediaPipeSSD)
 
 
 # --- plug-ins ------------------------------------------------------------------------------------
@@ -280,3 +285,36 @@ def test_yolo_name_helpers() -> None:
     assert class_ids_for(names, ("Car", "person")) == [2, 0]
     with pytest.raises(ValueError, match="unicorn"):
         class_ids_for(names, ("unicorn",))
+
+
+@needs_ssd
+def test_ssd_person_threshold_is_calibrated_and_other_classes_keep_the_default() -> None:
+    assert MediaPipeSSD(classes=("Person",)).score_thr == pytest.approx(0.36)
+    everything = MediaPipeSSD()
+    assert everything.score_thr == pytest.approx(0.3)  # the lowest threshold of the classes kept
+    person = everything.class_names.index("Person")
+    assert everything.class_thr[person] == pytest.approx(0.36)
+    assert np.delete(everything.class_thr, person) == pytest.approx(0.3)
+    given = MediaPipeSSD(score_thr=0.5)  # a threshold given applies to every class
+    assert (given.class_thr == 0.5).all()
+    own = MediaPipeSSD(classes=("Person", "Car"), class_score_thr={"person": 0.2, "Car": 0.6})
+    assert own.score_thr == pytest.approx(0.2) and own.class_thr[own.class_names.index("Car")] == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="Unicorn"):
+        MediaPipeSSD(class_score_thr={"Unicorn": 0.5})
+
+
+@needs_ssd
+@needs_tud
+def test_ssd_per_class_threshold_filters_its_class_only(tud) -> None:
+    frames, _ = tud
+    low = MediaPipeSSD(classes=("Person",), class_score_thr={"Person": 0.1})(frames[0], 0)
+    high = MediaPipeSSD(classes=("Person",), class_score_thr={"Person": 0.5})(frames[0], 0)
+    assert (low.scores >= 0.1).all() and (high.scores >= 0.5).all()
+    assert len(low) > len(high)
+    assert {tuple(b) for b in high.boxes} <= {tuple(b) for b in low.boxes}
+
+
+def test_class_score_thr_config_builds_the_ssd_thresholds() -> None:
+    assert parse_class_score_thr(("Person:0.4", "Car:0.55")) == {"Person": 0.4, "Car": 0.55}
+    with pytest.raises(ValueError, match="ClassName:threshold"):
+        parse_class_score_thr(("Person=0.4",))

@@ -37,21 +37,24 @@ from masa_core.cli.common import OneLineParser, check_text_file, check_writable_
 from masa_core.config import PipelineConfig, load_config
 from masa_core.errors import MasaError
 from masa_core.eval.degrade import Degradation
+from masa_core.eval.detection_metrics import pool, score_detection_file
 from masa_core.eval.given_boxes import (
     PIPELINE_TRACKERS,
     TRACKERS,
     GivenBoxesResult,
     detect_sequence,
+    pedestrian_config,
     run_name,
     track_given_boxes,
 )
 from masa_core.eval.metrics import evaluate_mot_many, format_table, id_switches_per_frame
 from masa_core.eval.protocol import run_protocol
-from masa_core.eval.report import COMBINED, write_report
+from masa_core.eval.report import COMBINED, write_report, write_tables
 from masa_core.formats.mot import read_mot
 from masa_core.video_io import FrameSource
 
 COLUMNS = ("HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW")
+DETECTION_COLUMNS = ("AP50", "precision", "recall", "score_thr", "TP", "FP", "duplicates", "FN", "GT")
 REPORT_COLUMNS = (*COLUMNS, "TETA", "TETA_LocA", "TETA_AssocA", "TETA_ClsA")
 LIVE_HINT = (
     "--live is masa-ros-eval's: masa-eval runs the trackers in this process and needs no ROS; "
@@ -257,12 +260,17 @@ def run(
     track = track or offline_track(config, cache_frames=sum(len(FrameSource(f, args.max_frames)) for _, f, _ in inputs))
     rows: list[dict[str, Any]] = []
     runs: list[GivenBoxesResult] = []
+    detected: dict[str, tuple] = {}
+    if args.detector_boxes and pedestrian_config(load_config(args.config))[1]:
+        print(
+            "masa-eval: --detector-boxes: the detector keeps its person class only (MOTChallenge ground "
+            "truth holds pedestrians; set detector.classes in --config to choose)",
+            file=sys.stderr,
+        )
     for folder, frames, gt in inputs:
         given_file, given_score_thr = None, None
         if args.detector_boxes:
-            detector_config = load_config(args.config, {"model": {"device": args.device}})
-            det_file = args.out / folder.name / "detections.txt"
-            given_file, given_score_thr = detect_sequence(frames, detector_config, det_file, args.max_frames)
+            given_file, given_score_thr, detected[folder.name] = run_detector(args, folder.name, frames, gt)
         for tracker in args.trackers:
             own = args.masa_detector and tracker in PIPELINE_TRACKERS
             out = args.out / folder.name / f"{run_name(tracker, args.degradation, own)}.txt"
@@ -285,6 +293,8 @@ def run(
             runs.append(result)
             record_run(result, row, out.with_suffix(".json"))
     files = report(runs, display, args.report or args.out)
+    if detected:
+        files += detection_report(detected, detector_label(args), args.report or args.out)
     return rows, runs, files
 
 
@@ -304,6 +314,42 @@ def record_run(result: GivenBoxesResult, row: dict[str, Any], json_file: Path) -
         file=sys.stderr,
         flush=True,
     )
+
+
+def detector_label(args: argparse.Namespace) -> str:
+    """The detector's name in the detection table: kind, classes kept, tiles."""
+    cfg = pedestrian_config(load_config(args.config))[0].detector
+    tiles = f"tiles {cfg.tiles():g}" if cfg.tiles() else "whole frame"
+    return ", ".join([cfg.kind, *cfg.classes, tiles])
+
+
+def run_detector(args: argparse.Namespace, name: str, frames: Path, gt: Path) -> tuple[Path, float | None, tuple]:
+    """``--detector-boxes``: the configured detector (kept to the person class, as the ground truth
+    is pedestrians) on one sequence; returns its det file, its operating threshold and
+    (detection metrics, the sequence for pooling)."""
+    config = pedestrian_config(load_config(args.config, {"model": {"device": args.device}}))[0]
+    det_file, score_thr = detect_sequence(frames, config, args.out / name / "detections.txt", args.max_frames)
+    count = len(FrameSource(frames, args.max_frames))
+    metrics, sequence = score_detection_file(det_file, gt, count, score_thr or 0.0)
+    print(
+        f"done {name} detector: AP50 {metrics.ap50:.3f}, at its threshold {metrics.score_thr:.2f}: "
+        f"precision {metrics.precision:.3f} recall {metrics.recall:.3f}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return det_file, score_thr, (metrics, sequence)
+
+
+def detection_report(detected: dict[str, tuple], label: str, out_dir: Path) -> list[Path]:
+    """``detection.md`` / ``.csv``: AP50, precision and recall at the operating threshold per
+    sequence and, for several, pooled (``COMBINED``); the table is printed too."""
+    per_seq = {name: metrics.as_dict() for name, (metrics, _) in detected.items()}
+    if len(detected) > 1:
+        thr = next(iter(detected.values()))[0].score_thr
+        per_seq[COMBINED] = pool([seq for _, seq in detected.values()], thr).as_dict()
+    md, csv_path = write_tables({label: per_seq}, out_dir, "detection", DETECTION_COLUMNS)
+    print(md.read_text(), end="")
+    return [md, csv_path]
 
 
 def main(

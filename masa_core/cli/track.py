@@ -107,7 +107,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "masks", False):
         overrides["masks"] = {"enabled": True}
     if args.detections:
-        detector.update(kind="given", detections_file=str(args.detections))
+        # the file's boxes as they are: no tiles, no SSD thresholds from the config
+        detector.update(kind="given", detections_file=str(args.detections), tile_size=None, class_score_thr=[])
     return overrides
 
 

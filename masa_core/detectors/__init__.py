@@ -2,7 +2,8 @@
 
 Built-in: :class:`MediaPipeSSD` (default, OpenImages-v4 SSD via LiteRT), :class:`HOGPeopleDetector`
 (OpenCV) and :class:`GivenDetector` (MOTChallenge files or pushed boxes). Plug-ins that need
-user-installed libraries and weights: :class:`UltralyticsYOLO` and :class:`GroundingDINO`.
+user-installed libraries and weights: :class:`UltralyticsYOLO` and :class:`GroundingDINO`. Any
+frame-level detector runs tiled in :class:`TiledDetector` (the SSD does by default).
 """
 
 from masa_core.detectors.base import Detections, Detector
@@ -17,6 +18,7 @@ from masa_core.detectors.given import GivenDetector
 from masa_core.detectors.grounding_dino import GroundingDINO
 from masa_core.detectors.hog import HOGPeopleDetector
 from masa_core.detectors.mediapipe_ssd import MediaPipeSSD
+from masa_core.detectors.tiling import TiledDetector
 from masa_core.detectors.yolo import UltralyticsYOLO
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "GroundingDINO",
     "HOGPeopleDetector",
     "MediaPipeSSD",
+    "TiledDetector",
     "UltralyticsYOLO",
     "build_detector",
     "build_detector_from_config",

@@ -13,6 +13,9 @@ from masa_core.detectors.base import Detector
 # runs it itself and there is no frame-level detector class for it.
 MASA_HEAD = "masa_head"
 KINDS: tuple[str, ...] = ("mediapipe_ssd", "given", "hog", "yolo", "grounding_dino", MASA_HEAD)
+# Kinds that run on frames and can be tiled, with their tile_size when the config leaves it null.
+TILE_DEFAULTS: dict[str, float] = {"mediapipe_ssd": 1.0, "hog": 0.0, "yolo": 0.0, "grounding_dino": 0.0}
+MIN_TILE_SIZE = 0.25  # smaller tiles multiply the runs: (1 / 0.25)^2 tiles on a square frame
 
 
 def _detector_class(kind: str) -> type:
@@ -72,6 +75,12 @@ class DetectorConfig:
     is the model file for ``yolo``, the model directory for ``grounding_dino`` and an optional
     replacement .tflite for ``mediapipe_ssd``; ``text_prompt`` ("person . car .") is required for
     ``grounding_dino``, whose ``score_thr`` is its box threshold.
+
+    ``tile_size``: the detector also runs on overlapping square tiles of this fraction of the
+    frame's shorter side (:class:`masa_core.detectors.tiling.TiledDetector`), neighbours
+    overlapping by ``tile_overlap``; 0 = whole frame only, None = the kind's default
+    (:data:`TILE_DEFAULTS`: SSD 1.0, others 0). ``class_score_thr``: per-class thresholds as
+    ``"Name:0.5"`` entries (``mediapipe_ssd`` only), over the detector's calibrated ones.
     """
 
     kind: str = "mediapipe_ssd"
@@ -82,6 +91,9 @@ class DetectorConfig:
     weights: str | None = None
     text_prompt: str = ""
     num_threads: int = 2
+    tile_size: float | None = None
+    tile_overlap: float = 0.2
+    class_score_thr: tuple[str, ...] = ()
 
     def validate(self) -> DetectorConfig:
         """Raise ValueError naming the field, its value and what is allowed; return self if fine."""
@@ -95,8 +107,28 @@ class DetectorConfig:
             _bad("classes", self.classes, "a tuple of non-empty class names")
         if isinstance(self.num_threads, bool) or not isinstance(self.num_threads, int) or self.num_threads < 1:
             _bad("num_threads", self.num_threads, "an integer >= 1")
+        self._validate_tiles()
         self._validate_kind_fields()
         return self
+
+    def _validate_tiles(self) -> None:
+        tiles = self.tile_size
+        if tiles is not None and not (_in_range(tiles, 0.0, 1.0) and (tiles == 0 or tiles >= MIN_TILE_SIZE)):
+            _bad("tile_size", tiles, f"None, 0 (no tiles) or a fraction of the shorter side in [{MIN_TILE_SIZE}, 1]")
+        if tiles and self.kind not in TILE_DEFAULTS:
+            _bad("tile_size", tiles, f"None or 0 for kind {self.kind!r} (tiles are for {', '.join(TILE_DEFAULTS)})")
+        if not _in_range(self.tile_overlap, 0.0, 0.9):
+            _bad("tile_overlap", self.tile_overlap, "a fraction of the tile side in [0, 0.9]")
+        if self.class_score_thr and self.kind != "mediapipe_ssd":
+            _bad("class_score_thr", self.class_score_thr, f"() for kind {self.kind!r} (mediapipe_ssd only)")
+        try:
+            parse_class_score_thr(self.class_score_thr)
+        except ValueError as err:
+            _bad("class_score_thr", self.class_score_thr, str(err))
+
+    def tiles(self) -> float:
+        """The tile size that runs: the configured one, else the kind's default (0 = no tiles)."""
+        return TILE_DEFAULTS.get(self.kind, 0.0) if self.tile_size is None else float(self.tile_size)
 
     def _validate_kind_fields(self) -> None:
         if self.kind == "given" and not self.detections_file:
@@ -113,6 +145,25 @@ class DetectorConfig:
             _bad("classes", self.classes, f"() for kind {self.kind!r} (it has no class filter)")
         if self.kind == "hog" and any(c.lower() != "person" for c in self.classes):
             _bad("classes", self.classes, "() or ('person',) for kind 'hog'")
+
+
+def parse_class_score_thr(entries: tuple[str, ...]) -> dict[str, float]:
+    """``("Person:0.4", ...)`` as ``{"Person": 0.4}``; ValueError for a malformed entry."""
+    out: dict[str, float] = {}
+    if not isinstance(entries, tuple):
+        raise ValueError("a list of 'ClassName:threshold' entries")
+    for entry in entries:
+        name, sep, value = str(entry).rpartition(":")
+        try:
+            thr = float(value)
+        except ValueError:
+            thr = math.nan
+        if not sep or not name.strip() or not 0.0 <= thr <= 1.0:
+            raise ValueError(
+                f"'ClassName:threshold' entries with a threshold in [0, 1], e.g. 'Person:0.4' (not {entry!r})"
+            )
+        out[name.strip()] = thr
+    return out
 
 
 def _in_range(value: object, lo: float, hi: float) -> bool:
@@ -136,6 +187,7 @@ def _config_options(cfg: DetectorConfig) -> dict[str, Any]:
             "nms_iou_thr": cfg.nms_iou_thr,
             "classes": cfg.classes,
             "num_threads": cfg.num_threads,
+            "class_score_thr": parse_class_score_thr(cfg.class_score_thr) or None,
         }
     elif cfg.kind == "hog":
         opts = {"score_thr": cfg.score_thr}
@@ -152,6 +204,12 @@ def _config_options(cfg: DetectorConfig) -> dict[str, Any]:
 
 
 def build_detector_from_config(cfg: DetectorConfig) -> Detector:
-    """Validate ``cfg`` and build its detector."""
+    """Validate ``cfg`` and build its detector (tiled when :meth:`DetectorConfig.tiles` is not 0)."""
     cfg.validate()
-    return build_detector(cfg.kind, **_config_options(cfg))
+    detector = build_detector(cfg.kind, **_config_options(cfg))
+    if cfg.tiles() > 0:
+        from masa_core.detectors.tiling import TiledDetector
+
+        nms_iou = cfg.nms_iou_thr if cfg.nms_iou_thr is not None else getattr(detector, "nms_iou_thr", 0.5)
+        detector = TiledDetector(detector, cfg.tiles(), cfg.tile_overlap, nms_iou)
+    return detector

@@ -15,7 +15,7 @@ The model ends before post-processing: it outputs raw box encodings (1, 1917, 4)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,11 @@ from masa_core.boxes import box_iou
 from masa_core.detectors.base import Detections
 
 BOX_SCALES = (10.0, 10.0, 5.0, 5.0)  # y, x, h, w
+# Per-class thresholds calibrated on a precision / recall curve (docs/detectors.md), used when no
+# score_thr is given; other classes keep SCORE_THR. Person: the threshold of the best F1 on the
+# TUD clips, pooled, with the default tiling (scripts/calibrate_detector.py).
+CLASS_SCORE_THR: dict[str, float] = {"Person": 0.36}
+SCORE_THR = 0.3  # MediaPipe's own threshold, for the other classes
 
 
 @dataclass(frozen=True)
@@ -128,21 +133,26 @@ class MediaPipeSSD:
     """OpenImages-v4 SSD-MobileNetV2 detector (23 classes, e.g. Person, Car, Bicycle).
 
     ``class_names`` excludes the background, so model class ``c`` is label ``c - 1``. Each anchor
-    keeps its best allowed class; anchors under ``score_thr`` are dropped, then per-class NMS
-    (or class-agnostic with ``class_agnostic_nms``) at ``nms_iou_thr`` keeps ``max_detections``.
-    ``classes`` restricts output to those names (case-insensitive); empty keeps all.
+    keeps its best allowed class; anchors under their class's threshold are dropped, then
+    per-class NMS (or class-agnostic with ``class_agnostic_nms``) at ``nms_iou_thr`` keeps
+    ``max_detections``. ``classes`` restricts output to those names (case-insensitive); empty
+    keeps all. A class's threshold is ``class_score_thr[name]``, else ``score_thr`` when one is
+    given, else the calibrated :data:`CLASS_SCORE_THR` or MediaPipe's :data:`SCORE_THR` (0.3).
+    The ``score_thr`` attribute is then the lowest threshold of the classes kept: the lowest score
+    this detector reports (what trackers are told as its operating threshold).
     """
 
     def __init__(
         self,
         model_path: str | Path | None = None,
         labels_path: str | Path | None = None,
-        score_thr: float = 0.3,
+        score_thr: float | None = None,
         nms_iou_thr: float = 0.5,
         classes: Sequence[str] = (),
         num_threads: int = 2,
         max_detections: int = 100,
         class_agnostic_nms: bool = False,
+        class_score_thr: Mapping[str, float] | None = None,
     ) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
@@ -152,11 +162,14 @@ class MediaPipeSSD:
         labels_path = labels_path or asset_path("ssd_oidv4_labels")
         names = read_labels(labels_path)
         self.class_names: tuple[str, ...] = names[1:]
-        self.score_thr = float(score_thr)
         self.nms_iou_thr = float(nms_iou_thr)
         self.max_detections = int(max_detections)
         self.class_agnostic_nms = class_agnostic_nms
         self._allowed = self._class_mask(classes)
+        defaults = CLASS_SCORE_THR if score_thr is None else {}
+        base_thr = SCORE_THR if score_thr is None else float(score_thr)
+        self.class_thr = self._class_thresholds(base_thr, {**defaults, **(class_score_thr or {})})
+        self.score_thr = float(self.class_thr[self._allowed].min())
 
         self._interp = Interpreter(model_path=str(model_path), num_threads=int(num_threads))
         self._interp.allocate_tensors()
@@ -179,6 +192,20 @@ class MediaPipeSSD:
         wanted = {c.lower() for c in classes}
         return np.array([n in wanted for n in lower], dtype=bool)
 
+    def _class_thresholds(self, score_thr: float, per_class: Mapping[str, float]) -> np.ndarray:
+        """(C,) threshold of each class: ``per_class[name]`` (case-insensitive) or ``score_thr``."""
+        lower = {n.lower(): i for i, n in enumerate(self.class_names)}
+        thr = np.full(len(self.class_names), score_thr, dtype=np.float64)
+        for name, value in per_class.items():
+            if name.lower() not in lower:
+                raise ValueError(
+                    f"class_score_thr: unknown class {name!r} for MediaPipeSSD; known: {', '.join(self.class_names)}"
+                )
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"class_score_thr: {name} = {value!r}, must be in [0, 1]")
+            thr[lower[name.lower()]] = value
+        return thr
+
     def _infer(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw (N, 4) box encodings and (N, C) class logits for an RGB uint8 frame."""
         h, w = self._input_hw
@@ -198,7 +225,7 @@ class MediaPipeSSD:
         labels = np.argmax(fg, axis=1)
         best = fg[np.arange(len(fg)), labels]
         all_scores = 1.0 / (1.0 + np.exp(-np.clip(best, -80.0, 80.0)))
-        keep = all_scores >= self.score_thr
+        keep = all_scores >= self.class_thr[labels]
         if not np.any(keep):
             return Detections.empty()
         scores, labels = all_scores[keep], labels[keep]

@@ -46,6 +46,8 @@ from masa_core.video_io import FrameSource
 TrackerKind = Literal["masa_sort", "masa", "iou", "reid", "bytetrack", "ocsort", "botsort"]
 PIPELINE_TRACKERS: tuple[str, ...] = ("masa_sort", "masa")  # MASA embeddings; the tracker.kind of the pipeline
 TRACKERS: tuple[str, ...] = (*PIPELINE_TRACKERS, "iou", "reid", *PEERS)
+# Detector kinds whose classes include a person ("Person" / "person", matched case-insensitively).
+PERSON_CLASS_KINDS: tuple[str, ...] = ("mediapipe_ssd", "yolo", "hog")
 
 
 @dataclass
@@ -98,6 +100,16 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def pedestrian_config(config: PipelineConfig) -> tuple[PipelineConfig, bool]:
+    """``config`` with its detector kept to the person class, for MOTChallenge ground truth (which
+    has pedestrians only): done when the kind has a person class and the config keeps every class.
+    Returns (config, whether it was changed)."""
+    det = config.detector
+    if det.kind not in PERSON_CLASS_KINDS or det.classes:
+        return config, False
+    return dataclasses.replace(config, detector=dataclasses.replace(det, classes=("person",))), True
 
 
 def detect_sequence(
