@@ -203,17 +203,7 @@ class Pipeline:
                 with self._timed("embed", timings):
                     embeds = self.model.embed(pyramid, torch.from_numpy(dets.boxes) * scale)
         with self._timed("tracker", timings):
-            warp = self._camera_motion(frame) if self.config.tracker.camera_motion != "none" else None
-            result = self.tracker.update(
-                torch.from_numpy(dets.boxes).to(embeds.device),
-                torch.from_numpy(dets.scores).to(embeds.device),
-                torch.from_numpy(dets.labels).to(embeds.device),
-                embeds,
-                frame_id=index,
-                stamp=stamp,
-                camera_warp=warp,
-                score_thr=score_thr,
-            )
+            result = self._update_tracker(frame, dets, embeds, index, stamp, score_thr)
         tracks = self._tracks(dets, rows, result)
         if self.segmenter is not None and tracks:
             assert embedding is not None
@@ -226,6 +216,28 @@ class Pipeline:
         for stage, seconds in timings.items():
             self.stats.seconds[stage] += seconds
         return FrameResult(index, tracks, dropped, timings)
+
+    def _update_tracker(
+        self,
+        frame: np.ndarray,
+        dets: Detections,
+        embeds: torch.Tensor,
+        index: int,
+        stamp: float | None,
+        score_thr: float | None,
+    ) -> TrackResult:
+        """One tracker step on this frame's clean detections and their embeddings."""
+        warp = self._camera_motion(frame) if self.config.tracker.camera_motion != "none" else None
+        return self.tracker.update(
+            torch.from_numpy(dets.boxes).to(embeds.device),
+            torch.from_numpy(dets.scores).to(embeds.device),
+            torch.from_numpy(dets.labels).to(embeds.device),
+            embeds,
+            frame_id=index,
+            stamp=stamp,
+            camera_warp=warp,
+            score_thr=score_thr,
+        )
 
     def _detect(self, frame: np.ndarray, index: int, timings: dict[str, float]) -> tuple[Detections, tuple | None]:
         """The configured detector's boxes and, with ``detect_beside_features``, the frame's features:
