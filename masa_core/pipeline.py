@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -250,6 +251,7 @@ class Pipeline:
                 return detector(frame, index), None
         if self._worker is None:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix="masa-detector")
+            weakref.finalize(self, self._worker.shutdown, wait=False)  # its thread ends with the pipeline
 
         def detect() -> Detections:
             with self._timed("detector", timings):
