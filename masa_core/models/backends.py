@@ -1,13 +1,16 @@
 """Inference backends for the MASA model: eager torch, OpenVINO on the CPU, TensorRT on CUDA.
 
 :func:`accelerate` replaces the ``forward`` of the model's backbone, adapter (backbone maps → fused
-pyramid) and track head (RoI features → embeddings; OpenVINO only, with the number of boxes left
-open) with a :class:`ConvertedPart`: on the first input of a shape it converts the part, then runs
-the converted graph. The modules keep their class, weights and state dict, so every caller (the
-pipeline, masks, the detection head, checkpoints) sees the same model; preprocessing, RoIAlign, the
-detection head and the mask decoder run in torch. A part that cannot convert is named in a warning
-and runs in torch from then on; the other parts keep the backend. The TensorRT path (torch-tensorrt)
-has not been run yet: no GPU was available where it was written.
+pyramid), track head (RoI features → embeddings) and the detection head's RPN and box head with a
+:class:`ConvertedPart`; :func:`accelerate_segmenter` does the same for SAM's prompt encoder + mask
+decoder (masks). On the first input of a shape a part is converted, then the converted graph runs;
+parts whose number of boxes varies (track head, box head, mask decoder) are converted once with that
+dimension left open (OpenVINO only; under TensorRT they stay in torch). The modules keep their
+class, weights and state dict, so every caller (the pipeline, masks, the detection head,
+checkpoints) sees the same model; preprocessing, RoIAlign, anchors, box decoding and NMS run in
+torch. A part that cannot convert is named in a warning and runs in torch from then on; the other
+parts keep the backend. The TensorRT path (torch-tensorrt) has not been run yet: no GPU was
+available where it was written.
 
 OpenVINO graphs are converted once and cached on disk (:class:`IRCache`), keyed by variant, part,
 input shape, weights sha256, OpenVINO and torch versions and device; an entry whose files do not
