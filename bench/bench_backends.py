@@ -7,11 +7,14 @@ boxes given and with the default detector. Prints per-stage times, fps and the r
 
 Both models are built from the same config and weights (the shipped adapter); only ``model.backend``
 differs. Frames are decoded up front; each timed frame goes through the torch model and then the
-optimised one, so load from other processes falls on both alike. Conversion happens in the warm-up
-frames (its time is printed, not counted; a cached conversion loads in well under a second). The
-largest relative difference between the two pyramids is printed too. On CUDA the models run in fp16
-(``model.fp16``), timings are synchronised and the peak GPU memory of the whole run
-(``torch.cuda.max_memory_allocated``, both models loaded) is printed. Not run on a GPU yet.
+optimised one, so load from other processes falls on both alike. With the detector, the pipeline
+runs it on a worker thread beside the backbone and adapter (its stage time then overlaps theirs); a
+third row runs the optimised model with the detector in turn (``Pipeline.detect_beside_features``).
+Conversion happens in the warm-up frames (its time is printed, not counted; a cached conversion
+loads in well under a second). The largest relative difference between the two pyramids is printed
+too. On CUDA the models run in fp16 (``model.fp16``), timings are synchronised and the peak GPU
+memory of the whole run (``torch.cuda.max_memory_allocated``, both models loaded) is printed. Not
+run on a GPU yet.
 """
 
 from __future__ import annotations
@@ -152,6 +155,9 @@ def main() -> None:
     if not args.no_detector:
         detector = build_detector_from_config(configs[TORCH].detector)
         with_detector = {n: Pipeline(c, detector=detector, model=pipes[n].model) for n, c in configs.items()}
+        in_turn = Pipeline(configs[optimised], detector=detector, model=pipes[optimised].model)
+        in_turn.detect_beside_features = False
+        with_detector[f"{optimised}, detector in turn"] = in_turn
         results = bench_pipeline(with_detector, frames, lambda i: None, args.warmup)
         print_pipeline(f"whole pipeline, detector {configs[TORCH].detector.kind}:", results, TORCH)
     if device.type == "cuda":

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -23,6 +25,7 @@ from masa_core.config import ConfigError, PipelineConfig
 from masa_core.detectors.base import Detections, Detector
 from masa_core.detectors.factory import MASA_HEAD, build_detector_from_config
 from masa_core.inputs import check_frame, clean_detections
+from masa_core.models.backends import accelerate_segmenter
 from masa_core.models.build import build_runtime_model
 from masa_core.models.masa_model import MasaModel
 from masa_core.models.tinyvit_backbone import TinyViTBackbone
@@ -115,6 +118,9 @@ class Pipeline:
         self._feature_cache: OrderedDict[bytes, tuple] = OrderedDict()
         self.stats = PipelineStats()
         self._frame_index = 0
+        # The configured detector runs on a worker thread beside the backbone and adapter (False: in turn).
+        self.detect_beside_features = True
+        self._worker: ThreadPoolExecutor | None = None
 
     @property
     def detector(self) -> Detector:
@@ -135,7 +141,9 @@ class Pipeline:
         segmenter = given if given is not None else BoxPromptSegmenter(size, self.config.masks.checkpoint)
         if segmenter.input_size != size:
             raise ValueError(f"segmenter input size {segmenter.input_size} != model input size {size}")
-        return segmenter.to(self.model.device)
+        segmenter = segmenter.to(self.model.device)
+        accelerate_segmenter(self.model, segmenter)  # the model's backend runs the mask decoder too
+        return segmenter
 
     def configure_tracker(self, config: TrackerConfig) -> None:
         """Use tracker settings ``config`` from the next frame on; a new ``kind`` starts a fresh tracker."""
@@ -174,17 +182,20 @@ class Pipeline:
         timings: dict[str, float] = {}
         index = self._frame_index
         own_head = detections is None and self.config.detector.kind == MASA_HEAD
-        if not own_head:
+        features = None
+        if detections is not None:
             with self._timed("detector", timings):
-                dets = detections if detections is not None else self.detector(frame, index)
+                dets = detections
+        elif not own_head:
+            dets, features = self._detect(frame, index, timings)
+            score_thr = getattr(self.detector, "score_thr", None)
+        if not own_head:
             dets, rows, dropped = self._clean(dets, width, height)
-            if detections is None:
-                score_thr = getattr(self.detector, "score_thr", None)
         embeds = torch.zeros(0, self.model.embed_dim)
         embedding: torch.Tensor | None = None
         scale = 1.0
         if own_head or len(dets):
-            pyramid, embedding, input_hw, scale = self._features(frame, timings)
+            pyramid, embedding, input_hw, scale = features or self._features(frame, timings)
             if own_head:
                 with self._timed("detector", timings):
                     dets = self._detect_with_head(pyramid, input_hw, (height, width), scale)
@@ -193,17 +204,7 @@ class Pipeline:
                 with self._timed("embed", timings):
                     embeds = self.model.embed(pyramid, torch.from_numpy(dets.boxes) * scale)
         with self._timed("tracker", timings):
-            warp = self._camera_motion(frame) if self.config.tracker.camera_motion != "none" else None
-            result = self.tracker.update(
-                torch.from_numpy(dets.boxes).to(embeds.device),
-                torch.from_numpy(dets.scores).to(embeds.device),
-                torch.from_numpy(dets.labels).to(embeds.device),
-                embeds,
-                frame_id=index,
-                stamp=stamp,
-                camera_warp=warp,
-                score_thr=score_thr,
-            )
+            result = self._update_tracker(frame, dets, embeds, index, stamp, score_thr)
         tracks = self._tracks(dets, rows, result)
         if self.segmenter is not None and tracks:
             assert embedding is not None
@@ -220,6 +221,52 @@ class Pipeline:
         self.stats.boxes_dropped += dropped
         for stage, seconds in timings.items():
             self.stats.seconds[stage] += seconds
+
+    def _update_tracker(
+        self,
+        frame: np.ndarray,
+        dets: Detections,
+        embeds: torch.Tensor,
+        index: int,
+        stamp: float | None,
+        score_thr: float | None,
+    ) -> TrackResult:
+        """One tracker step on this frame's clean detections and their embeddings."""
+        warp = self._camera_motion(frame) if self.config.tracker.camera_motion != "none" else None
+        return self.tracker.update(
+            torch.from_numpy(dets.boxes).to(embeds.device),
+            torch.from_numpy(dets.scores).to(embeds.device),
+            torch.from_numpy(dets.labels).to(embeds.device),
+            embeds,
+            frame_id=index,
+            stamp=stamp,
+            camera_warp=warp,
+            score_thr=score_thr,
+        )
+
+    def _detect(self, frame: np.ndarray, index: int, timings: dict[str, float]) -> tuple[Detections, tuple | None]:
+        """The configured detector's boxes and, with ``detect_beside_features``, the frame's features:
+        the detector then runs on a worker thread while this one computes them (both release the GIL
+        in their runtimes, so its time hides behind the backbone's and the adapter's; the features
+        of a frame without boxes are wasted)."""
+        detector = self.detector
+        if not self.detect_beside_features:
+            with self._timed("detector", timings):
+                return detector(frame, index), None
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="masa-detector")
+            weakref.finalize(self, self._worker.shutdown, wait=False)  # its thread ends with the pipeline
+
+        def detect() -> Detections:
+            with self._timed("detector", timings):
+                return detector(frame, index)
+
+        pending = self._worker.submit(detect)
+        try:
+            features = self._features(frame, timings)
+        finally:
+            dets = pending.result()
+        return dets, features
 
     def _clean(self, dets: Detections, width: int, height: int) -> tuple[Detections, np.ndarray, int]:
         """The clean detections, the input rows they came from, and how many were dropped."""

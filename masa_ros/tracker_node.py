@@ -259,6 +259,7 @@ class TrackerNode(Node):
             "latency ms (mean of last 100)": _mean_ms(h.latency_s),
         }
         values.update({f"{s} ms": _mean_ms(d) for s, d in h.stage_s.items()})
+        values["model"] = describe(self.pipeline.model)  # variant, backend (parts in torch), precision, size
         failures = [
             f"{n} {what}" for n, what in ((h.errors, "frames failed"), (h.callback_errors, "callbacks failed")) if n
         ]

@@ -13,10 +13,7 @@ from masa_core.errors import MasaError, MissingPackageError
 from tests.paths import REPO
 
 # Not (yet) in the family, each with its reason.
-OUTSIDE = {
-    # masa_core.models.backends is reworked by issue 15; config validation wraps BackendError in ConfigError.
-    "masa_core.models.backends.BackendError",
-}
+OUTSIDE: set[str] = set()
 
 
 def _error_classes() -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -113,3 +115,34 @@ def test_the_adapters_detection_head_can_be_the_box_source(small_model, tud_fram
     for t in result.tracks:
         x1, y1, x2, y2 = t.box
         assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480 and t.label_name == "object"
+
+
+def test_the_detector_runs_beside_the_features_with_the_same_tracks(small_model, tud_frames):
+    """The configured detector runs on a worker thread while the backbone and adapter run; the tracks
+    equal those of running it in turn, and a frame where it finds nothing still has no tracks."""
+    config = load_config(overrides={"model": {"input_size": 256, "device": "cpu"}})
+    threads: list[str] = []
+
+    class Recording:
+        """The default detector, noting the thread it ran on; no boxes on frame 2."""
+
+        def __init__(self) -> None:
+            self.inner = Pipeline(config, model=small_model).detector
+            self.class_names, self.score_thr = self.inner.class_names, self.inner.score_thr
+
+        def __call__(self, frame: np.ndarray, index: int = 0) -> Detections:
+            threads.append(threading.current_thread().name)
+            return Detections.empty() if index == 2 else self.inner(frame, index)
+
+    beside, in_turn = (Pipeline(config, model=small_model, detector=Recording()) for _ in range(2))
+    in_turn.detect_beside_features = False
+    counts = []
+    for frame in tud_frames[:4]:
+        ours, ref = beside.process(frame), in_turn.process(frame)
+        assert [(t.id, t.box, t.score, t.label_name) for t in ours.tracks] == [
+            (t.id, t.box, t.score, t.label_name) for t in ref.tracks
+        ]
+        assert {"detector", "backbone", "adapter"} <= set(ours.timings)
+        counts.append(len(ours.tracks))
+    assert counts[2] == 0 and min(counts[:2] + counts[3:]) > 0
+    assert threads[0].startswith("masa-detector") and threads[1] == threading.current_thread().name

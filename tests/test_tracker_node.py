@@ -155,6 +155,10 @@ def test_moving_people_keep_ids_with_stamps_and_boxes_preserved(peer, node_proce
             assert id_of.setdefault(int(rows.ids[j]), obj.id) == obj.id
     assert len(id_of) >= 5
     assert node_process[0].poll() is None
+    diagnostics = peer.last_diagnostics()  # per-stage means of the frames above; no masks configured
+    assert all(float(diagnostics[f"{s} ms"]) > 0 for s in ("backbone", "adapter", "embed", "tracker"))
+    assert float(diagnostics["detector ms"]) >= 0 and diagnostics["masks ms"] == "n/a"
+    assert diagnostics["model"].startswith("model ") and " backend " in diagnostics["model"]
 
 
 @pytest.mark.parametrize("encoding", ["bgr8", "mono8", "bgra8"])

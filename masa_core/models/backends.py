@@ -1,13 +1,16 @@
 """Inference backends for the MASA model: eager torch, OpenVINO on the CPU, TensorRT on CUDA.
 
 :func:`accelerate` replaces the ``forward`` of the model's backbone, adapter (backbone maps → fused
-pyramid) and track head (RoI features → embeddings; OpenVINO only, with the number of boxes left
-open) with a :class:`ConvertedPart`: on the first input of a shape it converts the part, then runs
-the converted graph. The modules keep their class, weights and state dict, so every caller (the
-pipeline, masks, the detection head, checkpoints) sees the same model; preprocessing, RoIAlign, the
-detection head and the mask decoder run in torch. A part that cannot convert is named in a warning
-and runs in torch from then on; the other parts keep the backend. The TensorRT path (torch-tensorrt)
-has not been run yet: no GPU was available where it was written.
+pyramid), track head (RoI features → embeddings) and the detection head's RPN and box head with a
+:class:`ConvertedPart`; :func:`accelerate_segmenter` does the same for SAM's prompt encoder + mask
+decoder (masks). On the first input of a shape a part is converted, then the converted graph runs;
+parts whose number of boxes varies (track head, box head, mask decoder) are converted once with that
+dimension left open (OpenVINO only; under TensorRT they stay in torch). The modules keep their
+class, weights and state dict, so every caller (the pipeline, masks, the detection head,
+checkpoints) sees the same model; preprocessing, RoIAlign, anchors, box decoding and NMS run in
+torch. A part that cannot convert is named in a warning and runs in torch from then on; the other
+parts keep the backend. The TensorRT path (torch-tensorrt) has not been run yet: no GPU was
+available where it was written.
 
 OpenVINO graphs are converted once and cached on disk (:class:`IRCache`), keyed by variant, part,
 input shape, weights sha256, OpenVINO and torch versions and device; an entry whose files do not
@@ -31,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from masa_core.errors import MasaError
 from masa_core.models.deform_fusion import torchvision_kernel
 
 LOG = logging.getLogger("masa_core.backends")
@@ -42,7 +46,7 @@ CACHE_FORMAT = 1
 Runner = Callable[[list[Tensor]], list[Tensor]]
 
 
-class BackendError(ValueError):
+class BackendError(MasaError, ValueError):
     """The chosen backend cannot run here (package or device missing); one line, for the user."""
 
 
@@ -158,19 +162,40 @@ class IRCache:
             os.replace(record, paths["json"])
 
 
+LIST, TENSOR, TWO_LISTS = "list", "tensor", "two_lists"
+
+
 @dataclass(frozen=True)
 class Part:
-    """A module the backend runs: its name in the model, how it is called and what it returns.
+    """A module the backend runs: its name, how it is called and what it returns.
 
     list_input: called with one list of tensors (the adapter's taps), else with tensors.
-    list_output: returns a list of tensors, else one tensor. dynamic_batch: the first dimension
-    varies from call to call (boxes), so the conversion leaves it open instead of fixing it.
+    output: ``list`` of tensors, one ``tensor``, or ``two_lists`` (a pair of equally long lists, the
+    RPN's). dynamic: positions of the inputs whose first dimension varies from call to call (boxes),
+    which the conversion leaves open instead of fixing.
     """
 
     name: str
     list_input: bool = False
-    list_output: bool = True
-    dynamic_batch: bool = False
+    output: str = LIST
+    dynamic: tuple[int, ...] = ()
+
+    def flatten(self, out: Any) -> tuple[Tensor, ...]:
+        """The part's output as a flat tuple of tensors (what a converted graph returns)."""
+        if self.output == TENSOR:
+            return (out,)
+        if self.output == TWO_LISTS:
+            return (*out[0], *out[1])
+        return tuple(out)
+
+    def unflatten(self, flat: list[Tensor]) -> Any:
+        """Inverse of :meth:`flatten`."""
+        if self.output == TENSOR:
+            return flat[0]
+        if self.output == TWO_LISTS:
+            half = len(flat) // 2
+            return flat[:half], flat[half:]
+        return flat
 
 
 class _Traceable(nn.Module):
@@ -183,8 +208,7 @@ class _Traceable(nn.Module):
         self.spec = spec
 
     def forward(self, *tensors: Tensor) -> tuple[Tensor, ...]:
-        out = self.fn(list(tensors)) if self.spec.list_input else self.fn(*tensors)
-        return tuple(out) if self.spec.list_output else (out,)
+        return self.spec.flatten(self.fn(list(tensors)) if self.spec.list_input else self.fn(*tensors))
 
 
 class OpenVINORuntime:
@@ -192,7 +216,7 @@ class OpenVINORuntime:
     OpenVINO's), caches it and compiles it for the CPU in fp32, tuned for latency, with torch's number
     of threads."""
 
-    name, device, precision, dynamic_batch = OPENVINO, "cpu", "fp32", True
+    name, device, precision, dynamic = OPENVINO, "cpu", "fp32", True
 
     def __init__(self, variant: str, input_size: int, cache_dir: Path) -> None:
         import openvino as ov
@@ -205,7 +229,8 @@ class OpenVINORuntime:
         self.version = ov.get_version()
 
     def compile(self, name: str, module: _Traceable, tensors: list[Tensor], weights: str) -> Runner:
-        shapes = [[-1, *t.shape[1:]] if module.spec.dynamic_batch else list(t.shape) for t in tensors]
+        dynamic = module.spec.dynamic
+        shapes = [[-1, *t.shape[1:]] if i in dynamic else list(t.shape) for i, t in enumerate(tensors)]
         key = {
             "format": CACHE_FORMAT,
             "variant": self.variant,
@@ -227,7 +252,9 @@ class OpenVINORuntime:
         request, outputs = compiled.create_infer_request(), len(compiled.outputs)
 
         def run(inputs: list[Tensor]) -> list[Tensor]:
-            request.infer([t.detach().contiguous().numpy() for t in inputs])
+            # Inputs are read in place (no copy); outputs are copied out of the request's buffers,
+            # which the next call overwrites (the pipeline's feature cache keeps pyramids).
+            request.infer([t.detach().contiguous().numpy() for t in inputs], share_inputs=True)
             return [torch.from_numpy(request.get_output_tensor(i).data.copy()) for i in range(outputs)]
 
         return run
@@ -240,7 +267,7 @@ class OpenVINORuntime:
             example = tuple(t.clone() for t in tensors)  # normal tensors: tracing refuses inference tensors
             # Traced here without torch's re-run check (half the conversion time); equality is tested.
             traced = torch.jit.trace(module, example, check_trace=False, strict=False)
-            if not module.spec.dynamic_batch:
+            if not module.spec.dynamic:
                 return self.ov.convert_model(traced, example_input=example)
             return self.ov.convert_model(traced, example_input=example, input=[self.ov.PartialShape(s) for s in shapes])
 
@@ -249,7 +276,7 @@ class TensorRTRuntime:
     """Compiles a part with torch-tensorrt (dynamo) for the model's CUDA device, fp16 where the model
     is fp16; compiled in memory only (not cached on disk)."""
 
-    name, device, dynamic_batch = TENSORRT, "cuda", False  # the track head (boxes vary) stays in torch
+    name, device, dynamic = TENSORRT, "cuda", False  # parts whose box count varies stay in torch
 
     def __init__(self, dtype: torch.dtype) -> None:
         import torch_tensorrt
@@ -281,11 +308,12 @@ class ConvertedPart:
         self._weights: str | None = None
         self._runners: dict[tuple, Runner] = {}
 
-    def __call__(self, *args: Any) -> list[Tensor] | Tensor:
+    def __call__(self, *args: Any) -> Any:
         if self.failed is not None or torch.is_grad_enabled():  # training, or a conversion that failed
             return self.torch_forward(*args)
         tensors = list(args[0]) if self.spec.list_input else list(args)
-        shapes = tuple((tuple(t.shape[int(self.spec.dynamic_batch) :]), t.dtype) for t in tensors)
+        dynamic = self.spec.dynamic
+        shapes = tuple((tuple(t.shape[int(i in dynamic) :]), t.dtype) for i, t in enumerate(tensors))
         runner = self._runners.get(shapes)
         if runner is None:
             try:
@@ -296,8 +324,7 @@ class ConvertedPart:
                     "masa_core: %s cannot run the %s (%s); it runs in torch", self.runtime.name, self.name, self.failed
                 )
                 return self.torch_forward(*args)
-        out = runner(tensors)
-        return out if self.spec.list_output else out[0]
+        return self.spec.unflatten(runner(tensors))
 
     def _convert(self, tensors: list[Tensor]) -> Runner:
         if self._weights is None:
@@ -315,12 +342,29 @@ class RuntimeInfo:
 
 
 def _parts(model: nn.Module) -> list[tuple[Part, nn.Module]]:
-    """Backbone (image → taps), adapter (taps → fused pyramid) and track head (RoI features → embeddings)."""
+    """Backbone (image → taps), adapter (taps → fused pyramid), track head (RoI features →
+    embeddings), the detection head's RPN (pyramid → objectness and deltas) and box head (RoI
+    features → class logits and deltas), and parts added by :func:`accelerate_segmenter`."""
+    head = model.adapter.detection_head
     return [
         (Part("backbone"), model.backbone),
         (Part("adapter", list_input=True), model.adapter),
-        (Part("track_head", list_output=False, dynamic_batch=True), model.adapter.embed_head),
+        (Part("track_head", output=TENSOR, dynamic=(0,)), model.adapter.embed_head),
+        (Part("rpn_head", list_input=True, output=TWO_LISTS), head.rpn_head),
+        (Part("box_head", dynamic=(0,)), head.roi_head.bbox_head),
+        *model.__dict__.get("extra_parts", []),
     ]
+
+
+def _wrap(model: Any, parts: list[tuple[Part, nn.Module]]) -> None:
+    """Hand ``parts`` to the model's runtime (set by :func:`accelerate`), where it can run them:
+    each converts on its first call."""
+    runtime = model.__dict__.get("backend_runtime")
+    if runtime is None:
+        return
+    for spec, part in parts:
+        if runtime.dynamic or not spec.dynamic:
+            part.forward = ConvertedPart(spec, part, runtime)
 
 
 def accelerate(model: Any, backend: str, cache_dir: str = "") -> Any:
@@ -337,11 +381,22 @@ def accelerate(model: Any, backend: str, cache_dir: str = "") -> Any:
         runtime = TensorRTRuntime(model.dtype)
     if runtime is not None:
         precision = runtime.precision
-        for spec, part in _parts(model):
-            if runtime.dynamic_batch or not spec.dynamic_batch:
-                part.forward = ConvertedPart(spec, part, runtime)
+        model.__dict__["backend_runtime"] = runtime  # a plain attribute: not a module, not in the state dict
+        _wrap(model, _parts(model))
     model.runtime = RuntimeInfo(name, model.device.type, precision)
     return model
+
+
+def accelerate_segmenter(model: Any, segmenter: nn.Module) -> None:
+    """Run ``segmenter``'s forward (SAM's prompt encoder + mask decoder: image embedding and boxes →
+    mask logits, :class:`~masa_core.segmentation.box_prompt.BoxPromptSegmenter`) by the backend that
+    runs ``model`` (none for torch), with the same cache and fallback; it is one of the model's
+    parts from then on (:func:`converted_parts`, :func:`describe`)."""
+    if "backend_runtime" not in model.__dict__:
+        return
+    part = (Part("mask_decoder", output=TENSOR, dynamic=(1,)), segmenter)
+    model.__dict__.setdefault("extra_parts", []).append(part)
+    _wrap(model, [part])
 
 
 def converted_parts(model: nn.Module) -> dict[str, ConvertedPart]:

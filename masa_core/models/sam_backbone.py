@@ -62,6 +62,29 @@ def build_sam_encoder(spec: SamViTSpec) -> ImageEncoderViT:
     )
 
 
+def build_prompt_decoder(input_size: int = SAM_IMAGE_SIZE) -> tuple[PromptEncoder, MaskDecoder]:
+    """SAM's prompt encoder and mask decoder, as SAM, MobileSAM and MASA-SAM build them (256-d prompts,
+    two-way transformer of depth 2, 8 heads, MLP 2048, 3 multimask outputs, IoU head 3 × 256), for
+    ``input_size``² model inputs (image embedding ``input_size / 16`` on a side); untrained."""
+    if input_size % SAM_PATCH:
+        raise ValueError(f"input_size = {input_size}: must be a multiple of {SAM_PATCH}")
+    side = input_size // SAM_PATCH
+    prompt_encoder = PromptEncoder(
+        embed_dim=PROMPT_DIM,
+        image_embedding_size=(side, side),
+        input_image_size=(input_size, input_size),
+        mask_in_chans=16,
+    )
+    mask_decoder = MaskDecoder(
+        num_multimask_outputs=3,
+        transformer=TwoWayTransformer(depth=2, embedding_dim=PROMPT_DIM, mlp_dim=2048, num_heads=8),
+        transformer_dim=PROMPT_DIM,
+        iou_head_depth=3,
+        iou_head_hidden_dim=256,
+    )
+    return prompt_encoder, mask_decoder
+
+
 class SamDetector(nn.Module):
     """The SAM model as MASA-SAM's checkpoint stores it under ``detector.``: ``backbone`` (the image
     encoder), ``prompt_encoder`` and ``mask_decoder`` — segment-anything's ``image_encoder.*`` /
@@ -69,21 +92,8 @@ class SamDetector(nn.Module):
 
     def __init__(self, spec: SamViTSpec) -> None:
         super().__init__()
-        side = SAM_IMAGE_SIZE // SAM_PATCH
         self.backbone = build_sam_encoder(spec)
-        self.prompt_encoder = PromptEncoder(
-            embed_dim=PROMPT_DIM,
-            image_embedding_size=(side, side),
-            input_image_size=(SAM_IMAGE_SIZE, SAM_IMAGE_SIZE),
-            mask_in_chans=16,
-        )
-        self.mask_decoder = MaskDecoder(
-            num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=PROMPT_DIM, mlp_dim=2048, num_heads=8),
-            transformer_dim=PROMPT_DIM,
-            iou_head_depth=3,
-            iou_head_hidden_dim=256,
-        )
+        self.prompt_encoder, self.mask_decoder = build_prompt_decoder(SAM_IMAGE_SIZE)
         self.requires_grad_(False)
         self.eval()
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from segment_anything.modeling import MaskDecoder, PromptEncoder, TwoWayTransformer
 from torch import Tensor, nn
 
 from masa_core.assets import asset_path
 from masa_core.models.checkpoint import check_state_dict, load_state_dict_file
+from masa_core.models.sam_backbone import PROMPT_DIM as EMBED_DIM
+from masa_core.models.sam_backbone import build_prompt_decoder
 
-EMBED_DIM = 256
 PREFIXES = ("prompt_encoder.", "mask_decoder.")
 
 
@@ -49,34 +49,19 @@ def paste_mask(crop: np.ndarray, box: tuple[float, float, float, float], height:
 
 
 class BoxPromptSegmenter(nn.Module):
-    """SAM's ``PromptEncoder`` + ``MaskDecoder`` for ``input_size``² model inputs.
-
-    Built exactly like SAM / MobileSAM (256-d prompts, two-way transformer of depth 2, 8 heads,
-    MLP 2048, 3 multimask outputs, IoU head 3 × 256). Weights come from ``checkpoint``: an
-    official SAM ViT-B/L/H or MobileSAM file (keys ``prompt_encoder.*`` and ``mask_decoder.*``;
-    the decoder is the same for all of them); empty → the MobileSAM asset. Runs in float32.
+    """SAM's ``PromptEncoder`` + ``MaskDecoder`` for ``input_size``² model inputs
+    (:func:`~masa_core.models.sam_backbone.build_prompt_decoder`, as SAM and MobileSAM build them).
+    Weights come from ``checkpoint``: an official SAM ViT-B/L/H or MobileSAM file (keys
+    ``prompt_encoder.*`` and ``mask_decoder.*``; the decoder is the same for all of them); empty → the
+    MobileSAM asset. Runs in float32. ``forward`` (one chunk of boxes → low-resolution logits) is
+    what a backend (:func:`masa_core.models.backends.accelerate_segmenter`) converts.
     """
 
     def __init__(self, input_size: int = 1024, checkpoint: str | Path = "", chunk: int = 64) -> None:
         super().__init__()
-        if input_size % 16:
-            raise ValueError(f"input_size = {input_size}: must be a multiple of 16")
-        side = input_size // 16
         self.input_size = input_size
         self.chunk = chunk
-        self.prompt_encoder = PromptEncoder(
-            embed_dim=EMBED_DIM,
-            image_embedding_size=(side, side),
-            input_image_size=(input_size, input_size),
-            mask_in_chans=16,
-        )
-        self.mask_decoder = MaskDecoder(
-            num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=EMBED_DIM, mlp_dim=2048, num_heads=8),
-            transformer_dim=EMBED_DIM,
-            iou_head_depth=3,
-            iou_head_hidden_dim=256,
-        )
+        self.prompt_encoder, self.mask_decoder = build_prompt_decoder(input_size)
         self.load_sam(checkpoint or asset_path("mobile_sam"))
         self.requires_grad_(False)
         self.eval()
@@ -103,18 +88,23 @@ class BoxPromptSegmenter(nn.Module):
                 f"image embedding of shape {tuple(embedding.shape)}: expected (1, {EMBED_DIM}, {side}, {side}), "
                 "SAM's image embedding for this input size"
             )
-        image_pe = self.prompt_encoder.get_dense_pe()
         boxes = boxes.to(self.device, torch.float32).reshape(-1, 4)
         for start in range(0, len(boxes), self.chunk):
-            sparse, dense = self.prompt_encoder(points=None, boxes=boxes[start : start + self.chunk], masks=None)
-            logits, _ = self.mask_decoder(
-                image_embeddings=embedding,
-                image_pe=image_pe,
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=False,
-            )
-            yield logits
+            yield self(embedding, boxes[start : start + self.chunk])
+
+    def forward(self, image_embedding: Tensor, boxes: Tensor) -> Tensor:
+        """(1, 256, S/16, S/16) image embedding and (n, 4) boxes in model pixels → (n, 1, S/4, S/4)
+        mask logits: ``SamPredictor.predict_torch(boxes=..., multimask_output=False)`` without the
+        encoder."""
+        sparse, dense = self.prompt_encoder(points=None, boxes=boxes, masks=None)
+        logits, _ = self.mask_decoder(
+            image_embeddings=image_embedding,
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
+        )
+        return logits
 
     def postprocess(self, logits: Tensor, frame_hw: tuple[int, int], scale: float) -> Tensor:
         """SAM's ``postprocess_masks``: upscale to S×S, crop the unpadded region, resize to the frame,
