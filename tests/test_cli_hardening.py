@@ -181,7 +181,7 @@ def test_masa_ros_eval_on_undecodable_or_empty_bags_is_one_line(tmp_path, capsys
 
 
 def tool(name: str, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", f"masa_ros.{name}", *args]
+    cmd = [sys.executable, "-m", f"masa_ros.tools.{name}", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 

@@ -30,7 +30,7 @@ for _name, _value in TEST_PARAMETERS.items():
 
 
 def tool(name: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", f"masa_ros.{name}", *args]
+    return [sys.executable, "-m", f"masa_ros.tools.{name}", *args]
 
 
 @pytest.fixture()
