@@ -68,6 +68,7 @@ def record(out: Path, detections: Path | None, score_thr: float | None) -> None:
     cfg = load_config(CONFIG)
     pipe = Pipeline(cfg)
     steps = [("e2e", None)] if detections else settings([0, 1, 2])
+    sizes = {seq: next(iter(FrameSource(f"data/mot15/{seq}/{seq}.mp4", 1))).shape[:2] for seq in SEQUENCES}
     recorded = {}
     for step, degradation in steps:
         for seq in SEQUENCES:
@@ -80,7 +81,7 @@ def record(out: Path, detections: Path | None, score_thr: float | None) -> None:
                 results_file=Path(tempfile.mkdtemp()) / f"{seq}.txt",
             )  # fmt: skip
             pipe.tracker = recorder.inner
-            height, width = next(iter(FrameSource(f"data/mot15/{seq}/{seq}.mp4", 1))).shape[:2]
+            height, width = sizes[seq]
             for call in recorder.calls:  # the given rows the pipeline kept, as it cleaned them
                 call["given"] = result.given.get(call["frame_id"] + 1, MotRows.empty())
                 clean = clean_detections(
