@@ -62,10 +62,11 @@ class RecordingTracker:
         return self.inner.update(*tensors, **kwargs)
 
 
-def record(out: Path, detections: Path | None, score_thr: float | None) -> None:
+def record(out: Path, detections: Path | None, score_thr: float | None, model: dict[str, Any]) -> None:
     """Run every step on both clips and pickle {(step, sequence): inputs}; with ``detections``, the
-    one step ``e2e`` on that run's detector boxes, whose operating threshold is ``score_thr``."""
-    cfg = load_config(CONFIG)
+    one step ``e2e`` on that run's detector boxes, whose operating threshold is ``score_thr``;
+    ``model`` overrides the CPU default's model settings (e.g. ``input_size``, ``variant``)."""
+    cfg = load_config(CONFIG, {"model": model})
     pipe = Pipeline(cfg)
     steps = [("e2e", None)] if detections else settings([0, 1, 2])
     sizes = {seq: next(iter(FrameSource(f"data/mot15/{seq}/{seq}.mp4", 1))).shape[:2] for seq in SEQUENCES}
@@ -143,10 +144,15 @@ def main() -> None:
     )
     parser.add_argument("--detections", type=Path, help="record: a masa-eval --detector-boxes output folder")
     parser.add_argument("--score-thr", type=float, help="record --detections: the detector's operating threshold")
+    parser.add_argument("--input-size", type=int, help="record: the model's input size (default: the CPU default's)")
+    parser.add_argument("--variant", help="record: the model variant (default: the CPU default's)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.mode == "record":
-        record(args.inputs, args.detections, args.score_thr)
+        model = {k: v for k, v in (("input_size", args.input_size), ("variant", args.variant)) if v}
+        if args.variant and not args.input_size:
+            model["input_size"] = 0  # the variant's own size
+        record(args.inputs, args.detections, args.score_thr, model)
         return
     recorded = pickle.loads(args.inputs.read_bytes())
     for variant in args.variants:
