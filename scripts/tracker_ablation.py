@@ -109,8 +109,10 @@ def replay_rows(calls: list[dict], config) -> dict[int, MotRows]:
     return rows
 
 
-def replay(recorded: dict, overrides: dict[str, Any], work: Path) -> dict[str, dict[str, float]]:
-    """{step: COMBINED metrics} of MASA-SORT with ``overrides`` over every recorded step."""
+def replay(recorded: dict, overrides: dict[str, Any], work: Path, stride: int = 1) -> dict[str, dict[str, float]]:
+    """{step: COMBINED metrics} of MASA-SORT with ``overrides`` over every recorded step; with
+    ``stride`` k only every k-th frame is tracked and scored (a camera k times faster than the
+    pipeline: the frames between are dropped, the stamps keep the real time)."""
     config = dataclasses.replace(load_config(CONFIG).tracker, **overrides)
     per_step = {}
     for step in sorted({s for s, _ in recorded}):
@@ -118,10 +120,20 @@ def replay(recorded: dict, overrides: dict[str, Any], work: Path) -> dict[str, d
         for seq in SEQUENCES:
             results = work / step / f"{seq}.txt"
             results.parent.mkdir(parents=True, exist_ok=True)
-            write_mot(results, replay_rows(recorded[(step, seq)]["calls"], config))
-            pairs[seq] = (Path(recorded[(step, seq)]["gt_file"]), results)
+            calls = recorded[(step, seq)]["calls"][::stride]
+            write_mot(results, replay_rows(calls, config))
+            gt = Path(recorded[(step, seq)]["gt_file"])
+            pairs[seq] = (gt if stride == 1 else frames_only(gt, {c["frame_id"] + 1 for c in calls}, work), results)
         per_step[step] = evaluate_mot_many(pairs)
     return per_step
+
+
+def frames_only(gt: Path, frames: set[int], work: Path) -> Path:
+    """A copy of the MOT file ``gt`` with the rows of ``frames`` only (1-based)."""
+    out = work / f"{gt.parent.parent.name}_gt_{len(frames)}.txt"
+    lines = [line for line in gt.read_text().splitlines() if line and int(line.split(",")[0]) in frames]
+    out.write_text("\n".join(lines) + "\n")
+    return out
 
 
 def summary(per_step: dict[str, dict[str, dict[str, float]]]) -> dict[str, list[float]]:
@@ -146,6 +158,7 @@ def main() -> None:
     parser.add_argument("--score-thr", type=float, help="record --detections: the detector's operating threshold")
     parser.add_argument("--input-size", type=int, help="record: the model's input size (default: the CPU default's)")
     parser.add_argument("--variant", help="record: the model variant (default: the CPU default's)")
+    parser.add_argument("--stride", type=int, default=1, help="replay: track and score every k-th frame only")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.mode == "record":
@@ -157,7 +170,7 @@ def main() -> None:
     recorded = pickle.loads(args.inputs.read_bytes())
     for variant in args.variants:
         name, _, overrides = variant.partition("=")
-        result = summary(replay(recorded, json.loads(overrides or "{}"), Path(tempfile.mkdtemp())))
+        result = summary(replay(recorded, json.loads(overrides or "{}"), Path(tempfile.mkdtemp()), args.stride))
         print(name, json.dumps(result), flush=True)
 
 

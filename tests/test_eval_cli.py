@@ -14,7 +14,7 @@ import pytest
 
 from masa_core.cli.eval import main
 from masa_core.eval.report import COMBINED
-from tests.paths import TUD_CAMPUS, TUD_CAMPUS_GT
+from tests.paths import REPO, TUD_CAMPUS, TUD_CAMPUS_GT
 
 
 def _img1_sequence(root: Path, frames: list[np.ndarray]) -> Path:
@@ -93,3 +93,14 @@ def test_bad_arguments_exit_2(argv):
 def test_module_runs_as_a_program():
     out = subprocess.run([sys.executable, "-m", "masa_core.cli.eval", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "masa-eval" in out.stdout and "bytetrack" in out.stdout
+
+
+def test_the_model_size_comes_from_the_config_unless_given(tmp_path):
+    from masa_core.cli.eval import masa_config, model_input_size, parse_args
+
+    base = [str(TUD_CAMPUS), "--trackers", "masa_sort"]
+    assert model_input_size(masa_config(parse_args(base))) == 384  # the CPU default's, not a fixed 512
+    reference = parse_args([*base, "--config", str(REPO / "config" / "masa_reference.yaml")])
+    assert model_input_size(masa_config(reference)) == 1024
+    assert model_input_size(masa_config(parse_args([*base, "--input-size", "512"]))) == 512
+    assert masa_config(parse_args([str(TUD_CAMPUS), "--trackers", "iou"])) is None

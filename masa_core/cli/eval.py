@@ -2,7 +2,7 @@
 
     masa-eval SEQUENCE_DIR [SEQUENCE_DIR ...] [--trackers iou bytetrack ...] [--out runs/eval]
               [--drop 0.2] [--jitter 0.05] [--fp-rate 1] [--degrade-seed 0] [--max-frames N]
-              [--masa-detector] [--config FILE] [--input-size 512] [--checkpoint ADAPTER.pt] [--backend B]
+              [--masa-detector] [--config FILE] [--input-size N] [--checkpoint ADAPTER.pt] [--backend B]
 
 A sequence folder holds ``<name>.mp4`` (or ``img1/`` with images) and ``gt/gt.txt``. Every tracker
 gets the same boxes: the filtered ground truth (score 1), degraded when --drop / --jitter /
@@ -25,6 +25,7 @@ command reuses :func:`run` and :func:`main` here with its own ``track`` function
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -51,6 +52,7 @@ from masa_core.eval.metrics import evaluate_mot_many, format_table, id_switches_
 from masa_core.eval.protocol import run_protocol
 from masa_core.eval.report import COMBINED, write_report, write_tables
 from masa_core.formats.mot import read_mot
+from masa_core.models.build import resolve_input_size, resolve_variant
 from masa_core.video_io import FrameSource
 
 COLUMNS = ("HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW")
@@ -81,6 +83,13 @@ def sequence_inputs(folder: Path) -> tuple[Path, Path]:
     if not gt.is_file():
         raise SequenceError(f"sequence {folder}: ground truth {gt} not found")
     return frames, check_text_file(gt, "ground truth")
+
+
+def model_input_size(config: PipelineConfig | None) -> int:
+    """The input side the MASA model of ``config`` runs at (0 without one)."""
+    if config is None:
+        return 0
+    return resolve_input_size(dataclasses.replace(config.model, variant=resolve_variant(config.model)))
 
 
 def tracker_name(tracker: str, input_size: int, masa_name: str, own_detector: bool = False, via: str = "") -> str:
@@ -182,7 +191,9 @@ def parse_args(
         help="every tracker gets the configured detector's boxes (--config), not the ground truth",
     )
     p.add_argument("--config", type=Path, help="MASA pipeline YAML config (detector, model, tracker)")
-    p.add_argument("--input-size", type=int, default=512, help="MASA model input side (multiple of 64)")
+    p.add_argument(
+        "--input-size", type=int, help="MASA model input side (multiple of 64); default: the config's (CPU default 384)"
+    )
     p.add_argument("--device", default="cpu", help="MASA device: cpu | cuda | auto")
     p.add_argument("--backend", help="MASA backbone + adapter runtime: auto (default) | torch | openvino | tensorrt")
     p.add_argument(
@@ -215,7 +226,9 @@ def masa_config(args: argparse.Namespace) -> PipelineConfig | None:
     """The MASA pipeline's config from --config and the model flags; None when no pipeline tracker runs."""
     if not set(PIPELINE_TRACKERS) & set(args.trackers):
         return None
-    overrides = {"model": {"input_size": args.input_size, "device": args.device, "checkpoint": args.checkpoint}}
+    overrides = {"model": {"device": args.device, "checkpoint": args.checkpoint}}
+    if args.input_size is not None:
+        overrides["model"]["input_size"] = args.input_size
     if args.backend:
         overrides["model"]["backend"] = args.backend
     return load_config(args.config, overrides)
@@ -255,8 +268,9 @@ def run(
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     masa_name = args.label or (f"adapter {args.checkpoint}" if args.checkpoint else "shipped adapter")
-    display = {t: tracker_name(t, args.input_size, masa_name, args.masa_detector, via) for t in args.trackers}
     config = masa_config(args)
+    size = model_input_size(config)
+    display = {t: tracker_name(t, size, masa_name, args.masa_detector, via) for t in args.trackers}
     track = track or offline_track(config, cache_frames=sum(len(FrameSource(f, args.max_frames)) for _, f, _ in inputs))
     rows: list[dict[str, Any]] = []
     runs: list[GivenBoxesResult] = []
