@@ -286,7 +286,8 @@ class Pipeline:
         for w in work:
             if w.given is not None:
                 with self._timed("detector", w.timings):
-                    w.set_boxes(w.given, self._clean)
+                    dets = w.given
+                w.set_boxes(dets, self._clean)
         if detect and self.detect_beside_features:
             if self._worker is None:
                 self._worker = ThreadPoolExecutor(1, thread_name_prefix="masa-detector")
