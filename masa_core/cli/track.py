@@ -181,7 +181,9 @@ def track(
     try:
         progress = tqdm(total=len(source), unit="frame", disable=args.quiet, desc="masa-track")
         for frames in batched(source, args.batch):
-            for frame, result in zip(frames, pipeline.process_batch(frames), strict=True):
+            # a shorter last batch goes frame by frame: no conversion for another batch size
+            results = pipeline.process_batch(frames) if len(frames) == args.batch else map(pipeline.process, frames)
+            for frame, result in zip(frames, results, strict=True):
                 tracks = result.tracks
                 ids.update(t.id for t in tracks)
                 rows[result.frame_index] = MotRows.from_tracks(tracks)
