@@ -259,17 +259,16 @@ class Pipeline:
         if isinstance(detections, Detections):
             raise ValueError("detections: a sequence with one entry (Detections or None) per frame")
         frames = list(frames)
-        per_frame = {"detections": detections, "stamps": stamps}
-        for name, given in per_frame.items():
-            if given is not None and len(given) != len(frames):
+        dets = list(detections) if detections is not None else [None] * len(frames)
+        times = list(stamps) if stamps is not None else [None] * len(frames)
+        for name, given in (("detections", dets), ("stamps", times)):
+            if len(given) != len(frames):
                 raise ValueError(f"{name}: {len(given)} entries for {len(frames)} frames; give one per frame")
         for i, frame in enumerate(frames):
             try:
                 check_frame(frame)
             except FrameError as e:
                 raise e if len(frames) == 1 else FrameError(f"frame {i} of the batch: {e}") from None
-        dets = list(detections) if detections is not None else [None] * len(frames)
-        times = list(stamps) if stamps is not None else [None] * len(frames)
         own_head = self.config.detector.kind == MASA_HEAD
         return [
             _Work(frame, self._frame_index + i, times[i], dets[i], own_head and dets[i] is None, score_thr)

@@ -160,6 +160,20 @@ def test_the_detector_runs_beside_a_batch_and_the_feature_cache_serves_it(torch_
     assert calls == [] and all(r.tracks[0].label_name == "person" for r in first)
 
 
+def test_the_adapters_own_detection_head_serves_a_batch(torch_model, tud_frames) -> None:
+    """With ``detector.kind: masa_head`` one backbone call gives the boxes and embeddings of all
+    frames; each frame's boxes come from its own row of the pyramid (equal to float rounding)."""
+    cfg = load_config(overrides={"model": {"input_size": 128, "device": "cpu"}, "detector": {"kind": "masa_head"}})
+    ref = [Pipeline(cfg, model=torch_model)]
+    ref_results = [ref[0].process(f) for f in tud_frames[:3]]
+    with backbone_calls(torch_model) as calls:
+        ours = Pipeline(cfg, model=torch_model).process_batch(tud_frames[:3])
+    assert calls == [3] and sum(len(r.tracks) for r in ref_results) > 0
+    for a, b in zip(ours, ref_results, strict=True):
+        assert [t.id for t in a.tracks] == [t.id for t in b.tracks]
+        assert np.allclose([t.box for t in a.tracks], [t.box for t in b.tracks], atol=1e-3)
+
+
 def test_masks_of_a_batch_come_from_each_frames_own_embedding(small_model, tud_frames) -> None:
     """SAM's image embedding is the backbone's last tap: each frame's masks use its own row of it."""
     overrides = {"model": {"variant": "masa_mobilesam", "input_size": 256, "device": "cpu"}}
