@@ -22,7 +22,8 @@ the same frames in the same run, chunk by chunk: each chunk of ``--batch`` frame
 pipeline frame by frame (``Pipeline.process``) and then through another in one
 ``Pipeline.process_batch`` call. The first chunks (at least one, covering ``--warmup`` frames) are
 not timed: the batch's shape is converted there (OpenVINO: once per batch size, then cached on disk;
-TensorRT: an engine per batch size, in memory). ``--only-batch`` runs only these rows.
+TensorRT: an engine per batch size, in memory). ``--only-batch`` runs only these rows (with
+``--backend torch`` too, e.g. on a GPU without torch-tensorrt).
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     optimised = resolve_backend(args.backend, device)
-    if optimised == TORCH:
+    if optimised == TORCH and not args.only_batch:  # the batch rows alone may time torch itself
         sys.exit(f"no optimised backend for {device} here (backend {args.backend} resolves to torch)")
     model_cfg = {"variant": args.variant, "input_size": args.input_size, "device": args.device}
     configs = {b: load_config(overrides={"model": {**model_cfg, "backend": b}}) for b in (TORCH, optimised)}
