@@ -4,6 +4,7 @@ boxes given and with the default detector. Prints per-stage times, fps and the r
 
     python bench/bench_backends.py [--variant auto] [--input-size 0] [--device cpu] [--backend auto]
                                    [--frames 20] [--warmup 3] [--threads 2] [--no-detector]
+                                   [--batch 4] [--only-batch]
 
 Both models are built from the same config and weights (the shipped adapter); only ``model.backend``
 differs. Frames are decoded up front; each timed frame goes through the torch model and then the
@@ -15,6 +16,14 @@ loads in well under a second). The largest relative difference between the two p
 too. On CUDA the models run in fp16 (``model.fp16``), timings are synchronised and the peak GPU
 memory of the whole run (``torch.cuda.max_memory_allocated``, both models loaded) is printed. Not
 run on a GPU yet.
+
+Last, batch 1 against batch ``--batch``: the optimised model with the ground-truth boxes given, on
+the same frames in the same run, chunk by chunk: each chunk of ``--batch`` frames goes through one
+pipeline frame by frame (``Pipeline.process``) and then through another in one
+``Pipeline.process_batch`` call. The first chunks (at least one, covering ``--warmup`` frames) are
+not timed: the batch's shape is converted there (OpenVINO: once per batch size, then cached on disk;
+TensorRT: an engine per batch size, in memory). ``--only-batch`` runs only these rows (with
+``--backend torch`` too, e.g. on a GPU without torch-tensorrt).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 from masa_core import Detections, Pipeline, load_config  # noqa: E402
+from masa_core.config import PipelineConfig  # noqa: E402
 from masa_core.detectors.factory import build_detector_from_config  # noqa: E402
 from masa_core.formats.mot import read_mot  # noqa: E402
 from masa_core.models.backends import TORCH, describe, resolve_backend  # noqa: E402
@@ -53,6 +63,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="untimed frames first (conversion happens here)")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--no-detector", action="store_true", help="skip the run with the default detector")
+    p.add_argument("--batch", type=int, default=4, help="frames per process_batch call, timed against 1")
+    p.add_argument("--only-batch", action="store_true", help="run only the batch 1 / batch N rows")
     return p.parse_args()
 
 
@@ -103,9 +115,45 @@ def bench_pipeline(pipes: dict[str, Pipeline], frames: list, boxes: Callable[[in
     return {name: (n / s, pipes[name].stats.mean_ms()) for name, s in seconds.items()}
 
 
-def print_pipeline(title: str, results: dict, baseline: str) -> None:
+def bench_batch(
+    cfg: PipelineConfig,
+    model: torch.nn.Module,
+    frames: list,
+    boxes: Callable[[int], Detections | None],
+    warmup: int,
+    size: int,
+    device: torch.device,
+) -> dict[str, tuple[float, dict[str, float]]]:
+    """fps and mean stage ms of ``model`` one frame at a time against ``size`` frames per
+    :meth:`Pipeline.process_batch` call: the same chunks of ``size`` frames, in turn (a shorter last
+    chunk is left out: it would be another shape to convert)."""
+    pipes = {1: Pipeline(cfg, model=model), size: Pipeline(cfg, model=model)}
+    seconds = dict.fromkeys(pipes, 0.0)
+    skip, timed = max(1, -(-warmup // size)), 0
+    for c in range(len(frames) // size):
+        chunk = range(c * size, (c + 1) * size)
+        if c == skip:
+            for pipe in pipes.values():
+                pipe.reset()
+        for batch, pipe in pipes.items():
+            start = time.perf_counter()
+            if batch == 1:
+                for i in chunk:
+                    pipe.process(frames[i], boxes(i))
+            else:
+                pipe.process_batch([frames[i] for i in chunk], [boxes(i) for i in chunk])
+            sync(device)
+            if c >= skip:
+                seconds[batch] += time.perf_counter() - start
+        timed += size if c >= skip else 0
+    if not timed:
+        sys.exit(f"--frames and --warmup give no timed chunk of {size} frames")
+    return {f"batch {b}": (timed / s, pipes[b].stats.mean_ms()) for b, s in seconds.items()}
+
+
+def print_pipeline(title: str, results: dict, baseline: str, label: str = "backend") -> None:
     shown = [s for s in STAGES if any(ms[s] for _, ms in results.values())]
-    print(f"\n{title}\n| backend | fps | ms/frame | " + " | ".join(f"{s} ms" for s in shown) + " |")
+    print(f"\n{title}\n| {label} | fps | ms/frame | " + " | ".join(f"{s} ms" for s in shown) + " |")
     print("|---|---|---|" + "---|" * len(shown))
     for name, (fps, ms) in results.items():
         print(f"| {name} | {fps:.2f} | {1000 / fps:.1f} | " + " | ".join(f"{ms[s]:.1f}" for s in shown) + " |")
@@ -119,14 +167,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     optimised = resolve_backend(args.backend, device)
-    if optimised == TORCH:
+    if optimised == TORCH and not args.only_batch:  # the batch rows alone may time torch itself
         sys.exit(f"no optimised backend for {device} here (backend {args.backend} resolves to torch)")
     model_cfg = {"variant": args.variant, "input_size": args.input_size, "device": args.device}
     configs = {b: load_config(overrides={"model": {**model_cfg, "backend": b}}) for b in (TORCH, optimised)}
     video = args.sequence / f"{args.sequence.name}.mp4"
+    if args.batch < 2:
+        sys.exit(f"--batch {args.batch}: must be >= 2 (it is timed against batch 1)")
     frames = list(FrameSource(video, args.warmup + args.frames))
     gt = read_mot(args.sequence / "gt" / "gt.txt", gt_filter=True)
-
     pipes = {}
     for name, cfg in configs.items():
         if device.type == "cuda":
@@ -139,16 +188,40 @@ def main() -> None:
         f"{args.warmup} warm-up; load average {os.getloadavg()[0]:.1f} at start"
     )
 
-    print("\nbackbone + adapter (median ms per frame):")
-    feats = bench_features(pipes, frames, args.warmup, device)
-    for name, ms in feats.items():
-        print(f"| {name} | {ms:.1f} ms |")
-    print(f"ratio {optimised} / torch (backbone + adapter): {feats[TORCH] / feats[optimised]:.2f}x")
+    if not args.only_batch:
+        compare_backends(args, configs, pipes, frames, gt, device)
+    given = given_boxes(gt)
+    results = bench_batch(configs[optimised], pipes[optimised].model, frames, given, args.warmup, args.batch, device)
+    print_pipeline(
+        f"{optimised}, ground-truth boxes given, one frame at a time against batches:",
+        results,
+        "batch 1",
+        "frames per call",
+    )
+    if device.type == "cuda":
+        print(f"\npeak GPU memory over the run: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB")
+
+
+def given_boxes(gt: dict) -> Callable[[int], Detections]:
+    """The ground-truth boxes of 0-based frame ``i`` (scores clipped to [0, 1])."""
 
     def given(i: int) -> Detections:
         rows = gt.get(i + 1)
         return Detections.empty() if rows is None else Detections(rows.boxes, rows.scores.clip(0, 1))
 
+    return given
+
+
+def compare_backends(
+    args: argparse.Namespace, configs: dict, pipes: dict, frames: list, gt: dict, device: torch.device
+) -> None:
+    """Torch against the optimised backend: backbone + adapter, then whole frames (boxes given, detector)."""
+    optimised, given = list(configs)[1], given_boxes(gt)
+    print("\nbackbone + adapter (median ms per frame):")
+    feats = bench_features(pipes, frames, args.warmup, device)
+    for name, ms in feats.items():
+        print(f"| {name} | {ms:.1f} ms |")
+    print(f"ratio {optimised} / torch (backbone + adapter): {feats[TORCH] / feats[optimised]:.2f}x")
     per_frame = sum(len(gt.get(i + 1, [])) for i in range(args.warmup, len(frames))) / args.frames
     results = bench_pipeline(pipes, frames, given, args.warmup)
     print_pipeline(f"whole pipeline, ground-truth boxes given ({per_frame:.1f} per frame):", results, TORCH)
@@ -160,8 +233,6 @@ def main() -> None:
         with_detector[f"{optimised}, detector in turn"] = in_turn
         results = bench_pipeline(with_detector, frames, lambda i: None, args.warmup)
         print_pipeline(f"whole pipeline, detector {configs[TORCH].detector.kind}:", results, TORCH)
-    if device.type == "cuda":
-        print(f"\npeak GPU memory over the run: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import hashlib
 import time
 import weakref
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ import torch
 from masa_core.config import ConfigError, PipelineConfig
 from masa_core.detectors.base import Detections, Detector
 from masa_core.detectors.factory import MASA_HEAD, build_detector_from_config
-from masa_core.inputs import check_frame, clean_detections
+from masa_core.inputs import FrameError, check_frame, clean_detections
 from masa_core.models.backends import accelerate_segmenter
 from masa_core.models.build import build_runtime_model
 from masa_core.models.masa_model import MasaModel
@@ -89,6 +89,46 @@ class PipelineStats:
     def mean_ms(self) -> dict[str, float]:
         """Mean milliseconds per frame for each stage."""
         return {s: 1000.0 * self.seconds[s] / max(self.frames, 1) for s in STAGES}
+
+
+@dataclass(frozen=True)
+class _Features:
+    """One frame's features inside the batch that computed them: the adapter's pyramid and the
+    backbone's last tap (SAM's image embedding) with a leading batch dimension, the frame's ``row``
+    in them, the padded model input's size and the resize scale from frame to model pixels."""
+
+    pyramid: list[torch.Tensor]
+    embedding: torch.Tensor
+    row: int
+    input_hw: tuple[int, ...]
+    scale: float
+
+    def alone(self) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """This frame's pyramid and embedding, batch dimension 1 (views, no copies)."""
+        rows = slice(self.row, self.row + 1)
+        return [p[rows] for p in self.pyramid], self.embedding[rows]
+
+
+@dataclass
+class _Work:
+    """One frame on its way through :meth:`Pipeline.process_batch`."""
+
+    frame: np.ndarray
+    index: int
+    stamp: float | None
+    given: Detections | None
+    own_head: bool
+    score_thr: float | None
+    timings: dict[str, float] = field(default_factory=dict)
+    dets: Detections = field(default_factory=Detections.empty)
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    dropped: int = 0
+    features: _Features | None = None
+    embeds: torch.Tensor | None = None
+
+    def set_boxes(self, dets: Detections, clean: Callable[..., tuple[Detections, np.ndarray, int]]) -> None:
+        """Keep ``dets`` cleaned by ``clean`` (:meth:`Pipeline._clean`) for this frame's size."""
+        self.dets, self.rows, self.dropped = clean(dets, self.frame.shape[1], self.frame.shape[0])
 
 
 class Pipeline:
@@ -176,43 +216,133 @@ class Pipeline:
         takes it for the score thresholds its config leaves null.
         Raises :class:`masa_core.inputs.FrameError` for a frame that is not an image; the tracker
         state is then untouched. Invalid boxes are dropped and counted in ``dropped_boxes``.
+        This is :meth:`process_batch` with a batch of one.
         """
-        check_frame(frame)
-        height, width = frame.shape[:2]
-        timings: dict[str, float] = {}
-        index = self._frame_index
-        own_head = detections is None and self.config.detector.kind == MASA_HEAD
-        features = None
-        if detections is not None:
-            with self._timed("detector", timings):
-                dets = detections
-        elif not own_head:
-            dets, features = self._detect(frame, index, timings)
-            score_thr = getattr(self.detector, "score_thr", None)
-        if not own_head:
-            dets, rows, dropped = self._clean(dets, width, height)
-        embeds = torch.zeros(0, self.model.embed_dim)
-        embedding: torch.Tensor | None = None
-        scale = 1.0
-        if own_head or len(dets):
-            pyramid, embedding, input_hw, scale = features or self._features(frame, timings)
-            if own_head:
-                with self._timed("detector", timings):
-                    dets = self._detect_with_head(pyramid, input_hw, (height, width), scale)
-                dets, rows, dropped = self._clean(dets, width, height)
-            if len(dets):
-                with self._timed("embed", timings):
-                    embeds = self.model.embed(pyramid, torch.from_numpy(dets.boxes) * scale)
-        with self._timed("tracker", timings):
-            result = self._update_tracker(frame, dets, embeds, index, stamp, score_thr)
-        tracks = self._tracks(dets, rows, result)
+        return self.process_batch([frame], [detections], [stamp], score_thr)[0]
+
+    def process_batch(
+        self,
+        frames: Sequence[np.ndarray],
+        detections: Sequence[Detections | None] | None = None,
+        stamps: Sequence[float | None] | None = None,
+        score_thr: float | None = None,
+    ) -> list[FrameResult]:
+        """Track consecutive frames of this stream at once; the results equal :meth:`process` on each
+        in turn (match scores to float rounding), one :class:`FrameResult` per frame, in order.
+
+        ``detections`` and ``stamps``, when given, hold one entry per frame (None: the detector's
+        boxes, or no stamp). The frames' detector runs per frame; the backbone and adapter run once
+        on the stacked model inputs of each group of frames whose padded input has the same shape,
+        the track head once for all boxes of a group; then the tracker and the masks run frame by
+        frame. Shared stage times are split evenly over the frames that shared them. Everything is
+        checked first: a bad frame raises :class:`FrameError` (a mismatched length ``ValueError``)
+        before any state changes. ``feature_cache`` and ``detect_beside_features`` apply as in
+        :meth:`process` (the detector works through the batch's frames on its thread).
+        """
+        work = self._start_batch(frames, detections, stamps, score_thr)
+        if not work:
+            return []
+        self._boxes_and_features(work)
+        self._embed_batch(work)
+        return [self._finish(w) for w in work]
+
+    def _start_batch(
+        self,
+        frames: Sequence[np.ndarray],
+        detections: Sequence[Detections | None] | None,
+        stamps: Sequence[float | None] | None,
+        score_thr: float | None,
+    ) -> list[_Work]:
+        """One :class:`_Work` per frame, after checking every input (nothing changes before)."""
+        if isinstance(frames, np.ndarray) and frames.ndim == 3:
+            raise ValueError("frames: a sequence of (H, W, 3) images; use process() for one frame")
+        if isinstance(detections, Detections):
+            raise ValueError("detections: a sequence with one entry (Detections or None) per frame")
+        frames = list(frames)
+        dets = list(detections) if detections is not None else [None] * len(frames)
+        times = list(stamps) if stamps is not None else [None] * len(frames)
+        for name, given in (("detections", dets), ("stamps", times)):
+            if len(given) != len(frames):
+                raise ValueError(f"{name}: {len(given)} entries for {len(frames)} frames; give one per frame")
+        for i, frame in enumerate(frames):
+            try:
+                check_frame(frame)
+            except FrameError as e:
+                raise e if len(frames) == 1 else FrameError(f"frame {i} of the batch: {e}") from None
+        own_head = self.config.detector.kind == MASA_HEAD
+        return [
+            _Work(frame, self._frame_index + i, times[i], dets[i], own_head and dets[i] is None, score_thr)
+            for i, frame in enumerate(frames)
+        ]
+
+    def _boxes_and_features(self, work: list[_Work]) -> None:
+        """Every frame's clean boxes and the features of those that need them: the configured
+        detector runs on a worker thread beside the backbone and adapter with ``detect_beside_features``
+        (both release the GIL in their runtimes, so its time hides behind theirs; the features of a
+        frame without boxes are then wasted), else in turn, and only frames with boxes get features."""
+        detect = [w for w in work if w.given is None and not w.own_head]
+        detector = self.detector if detect else None  # built here, not on the worker thread
+        for w in work:
+            if w.given is not None:
+                with self._timed("detector", w.timings):
+                    dets = w.given
+                w.set_boxes(dets, self._clean)
+        if detect and self.detect_beside_features:
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(1, thread_name_prefix="masa-detector")
+                weakref.finalize(self, self._worker.shutdown, wait=False)  # its thread ends with the pipeline
+            pending = self._worker.submit(lambda: [self._run_detector(detector, w) for w in detect])
+            try:
+                self._features([w for w in work if w.own_head or w.given is None or len(w.dets)])
+            finally:
+                pending.result()
+        else:
+            for w in detect:
+                self._run_detector(detector, w)
+            self._features([w for w in work if w.own_head or len(w.dets)])
+        for w in work:
+            if w.own_head:
+                assert w.features is not None
+                pyramid, _ = w.features.alone()
+                with self._timed("detector", w.timings):
+                    dets = self._detect_with_head(pyramid, w.features.input_hw, w.frame.shape[:2], w.features.scale)
+                w.set_boxes(dets, self._clean)
+
+    def _run_detector(self, detector: Detector, w: _Work) -> None:
+        """``detector``'s clean boxes of ``w``'s frame, and its score threshold."""
+        with self._timed("detector", w.timings):
+            dets = detector(w.frame, w.index)
+        w.score_thr = getattr(detector, "score_thr", None)
+        w.set_boxes(dets, self._clean)
+
+    @torch.inference_mode()
+    def _embed_batch(self, work: list[_Work]) -> None:
+        """The embeddings of every frame's boxes: one track head call per batch of features."""
+        groups: dict[int, list[_Work]] = defaultdict(list)
+        for w in work:
+            if w.features is not None and len(w.dets):
+                groups[id(w.features.pyramid[0])].append(w)
+        for group in groups.values():
+            boxes = torch.cat([torch.from_numpy(w.dets.boxes) * w.features.scale for w in group])  # type: ignore[union-attr]
+            rows = torch.cat([torch.full((len(w.dets),), w.features.row) for w in group])  # type: ignore[union-attr]
+            with self._timed_shared("embed", [w.timings for w in group]):
+                embeds = self.model.embed(group[0].features.pyramid, boxes, rows)  # type: ignore[union-attr]
+            for w, part in zip(group, embeds.split([len(w.dets) for w in group]), strict=True):
+                w.embeds = part
+
+    def _finish(self, w: _Work) -> FrameResult:
+        """The tracker step, tracks and masks of one frame of a batch, in the stream's order."""
+        embeds = w.embeds if w.embeds is not None else torch.zeros(0, self.model.embed_dim)
+        with self._timed("tracker", w.timings):
+            result = self._update_tracker(w.frame, w.dets, embeds, w.index, w.stamp, w.score_thr)
+        tracks = self._tracks(w.dets, w.rows, result)
         if self.segmenter is not None and tracks:
-            assert embedding is not None
-            with self._timed("masks", timings):
-                tracks = self._with_masks(tracks, embedding, (height, width), scale)
+            assert w.features is not None
+            with self._timed("masks", w.timings):
+                tracks = self._with_masks(tracks, w.features.alone()[1], w.frame.shape[:2], w.features.scale)
         self._frame_index += 1
-        self._count(len(dets), dropped, timings)
-        return FrameResult(index, tracks, dropped, timings)
+        self._count(len(w.dets), w.dropped, w.timings)
+        return FrameResult(w.index, tracks, w.dropped, w.timings)
 
     def _count(self, kept: int, dropped: int, timings: dict[str, float]) -> None:
         """Add one frame's boxes and stage times to :attr:`stats`."""
@@ -244,30 +374,6 @@ class Pipeline:
             score_thr=score_thr,
         )
 
-    def _detect(self, frame: np.ndarray, index: int, timings: dict[str, float]) -> tuple[Detections, tuple | None]:
-        """The configured detector's boxes and, with ``detect_beside_features``, the frame's features:
-        the detector then runs on a worker thread while this one computes them (both release the GIL
-        in their runtimes, so its time hides behind the backbone's and the adapter's; the features
-        of a frame without boxes are wasted)."""
-        detector = self.detector
-        if not self.detect_beside_features:
-            with self._timed("detector", timings):
-                return detector(frame, index), None
-        if self._worker is None:
-            self._worker = ThreadPoolExecutor(1, thread_name_prefix="masa-detector")
-            weakref.finalize(self, self._worker.shutdown, wait=False)  # its thread ends with the pipeline
-
-        def detect() -> Detections:
-            with self._timed("detector", timings):
-                return detector(frame, index)
-
-        pending = self._worker.submit(detect)
-        try:
-            features = self._features(frame, timings)
-        finally:
-            dets = pending.result()
-        return dets, features
-
     def _clean(self, dets: Detections, width: int, height: int) -> tuple[Detections, np.ndarray, int]:
         """The clean detections, the input rows they came from, and how many were dropped."""
         frame_cfg = self.config.frame
@@ -275,28 +381,35 @@ class Pipeline:
         return clean, rows, len(dets) - len(rows)
 
     @torch.inference_mode()
-    def _features(
-        self, frame: np.ndarray, timings: dict[str, float]
-    ) -> tuple[list[torch.Tensor], torch.Tensor, tuple[int, int], float]:
-        """The adapter's feature pyramid, the backbone's last tap (SAM's image embedding for masks),
-        the padded model input's size and the resize scale; reused from ``feature_cache`` (frames
-        already seen, by content) when it is on."""
-        key = hashlib.blake2b(frame.tobytes(), digest_size=16).digest() if self.feature_cache_size else None
-        if key is not None and key in self._feature_cache:
-            self._feature_cache.move_to_end(key)
-            return self._feature_cache[key]
-        with self._timed("preprocess", timings):
-            image, scale = self.model.preprocess(frame)
-        with self._timed("backbone", timings):
-            taps = self.model.backbone(image)
-        with self._timed("adapter", timings):
-            pyramid = self.model.fuse(taps)
-        features = (pyramid, taps[-1], tuple(image.shape[-2:]), scale)
-        if key is not None:
-            self._feature_cache[key] = features
-            while len(self._feature_cache) > self.feature_cache_size:
-                self._feature_cache.popitem(last=False)
-        return features
+    def _features(self, work: list[_Work]) -> None:
+        """The features of ``work``'s frames: the adapter's pyramid, the backbone's last tap (SAM's
+        image embedding for masks), the padded model input's size and the resize scale; one backbone
+        and adapter call per group of frames whose model inputs have the same shape. Reused from
+        ``feature_cache`` (frames already seen, by content) when it is on."""
+        groups: dict[tuple[int, ...], list[tuple[_Work, torch.Tensor, float, bytes | None]]] = defaultdict(list)
+        for w in work:
+            key = hashlib.blake2b(w.frame.tobytes(), digest_size=16).digest() if self.feature_cache_size else None
+            if key is not None and key in self._feature_cache:
+                self._feature_cache.move_to_end(key)
+                w.features = self._feature_cache[key]
+                continue
+            with self._timed("preprocess", w.timings):
+                image, scale = self.model.preprocess(w.frame)
+            groups[tuple(image.shape)].append((w, image, scale, key))
+        for group in groups.values():
+            shared = [w.timings for w, *_ in group]
+            with self._timed_shared("backbone", shared):
+                taps = self.model.backbone(group[0][1] if len(group) == 1 else torch.cat([g[1] for g in group]))
+            with self._timed_shared("adapter", shared):
+                pyramid = self.model.fuse(taps)
+            input_hw = tuple(group[0][1].shape[-2:])
+            for row, (w, _, scale, key) in enumerate(group):
+                w.features = _Features(pyramid, taps[-1], row, input_hw, scale)
+                if key is not None:
+                    alone = w.features.alone()
+                    self._feature_cache[key] = _Features(alone[0], alone[1], 0, input_hw, scale)
+                    while len(self._feature_cache) > self.feature_cache_size:
+                        self._feature_cache.popitem(last=False)
 
     @torch.inference_mode()
     def _detect_with_head(
@@ -345,6 +458,15 @@ class Pipeline:
         for i, crop in zip(chosen, crops, strict=True):
             out[i] = dataclasses.replace(tracks[i], mask=crop)
         return out
+
+    @contextmanager
+    def _timed_shared(self, stage: str, shared: list[dict[str, float]]) -> Iterator[None]:
+        """Time ``stage`` once for the frames whose ``shared`` timings it serves, each getting an equal part."""
+        total: dict[str, float] = {}
+        with self._timed(stage, total):
+            yield
+        for timings in shared:
+            timings[stage] = timings.get(stage, 0.0) + total[stage] / len(shared)
 
     @contextmanager
     def _timed(self, stage: str, timings: dict[str, float]) -> Iterator[None]:

@@ -2,11 +2,13 @@
 annotated MP4.
 
     masa-track INPUT [--detections MOTFILE] [--output RESULTS.txt] [--video OUT.mp4] [--config FILE]
-               [--masks] [--variant masa_r50 --checkpoint masa_r50.pth] [--backend torch]
+               [--masks] [--variant masa_r50 --checkpoint masa_r50.pth] [--backend torch] [--batch N]
 
 With no options on a CPU it runs ``masa_mnv2_lite`` at 384 px through OpenVINO (the real-time
 settings, docs/benchmarks.md); ``--config config/masa_reference.yaml`` runs the most accurate CPU
-settings instead (``masa_mnv2`` at 1024 px in torch, about 13 s per frame).
+settings instead (``masa_mnv2`` at 1024 px in torch, about 13 s per frame). ``--batch N`` reads N
+frames at a time and runs the backbone and adapter once on all of them (``Pipeline.process_batch``;
+the same tracks as one at a time, docs/benchmarks.md for what it buys).
 
 With ``--masks`` each track also gets a SAM box-prompted instance mask: they are drawn in the MP4
 and written as a MOTS file (``frame id class_id img_h img_w rle``) next to the results, named
@@ -20,11 +22,14 @@ declares is an error unless ``--accept-short-video``. User errors exit with code
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from masa_core.cli.common import (
@@ -75,6 +80,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--backbone-checkpoint", help="backbone weights: SAM's sam_vit_{b,h}_*.pth for masa_sam_{b,h}")
     p.add_argument("--masks", action="store_true", help="segment each track (SAM box prompts); write a MOTS file")
     p.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
+    p.add_argument(
+        "--batch",
+        type=positive_int,
+        default=1,
+        help="frames per backbone + adapter call (default 1; the tracks are the same, docs/benchmarks.md)",
+    )
     p.add_argument(
         "--accept-short-video",
         action="store_true",
@@ -168,15 +179,20 @@ def track(
     writer = VideoWriter(outputs["video"].tmp, source.fps) if "video" in outputs else None
     start = time.perf_counter()
     try:
-        for frame in tqdm(source, total=len(source), unit="frame", disable=args.quiet, desc="masa-track"):
-            result = pipeline.process(frame)
-            tracks = result.tracks
-            ids.update(t.id for t in tracks)
-            rows[result.frame_index] = MotRows.from_tracks(tracks)
-            if "mots" in outputs:
-                mots.extend(mots_objects(result.frame_index + 1, tracks, frame.shape[0], frame.shape[1]))
-            if writer:
-                writer.write(painter.draw(frame, tracks))
+        progress = tqdm(total=len(source), unit="frame", disable=args.quiet, desc="masa-track")
+        for frames in batched(source, args.batch):
+            # a shorter last batch goes frame by frame: no conversion for another batch size
+            results = pipeline.process_batch(frames) if len(frames) == args.batch else map(pipeline.process, frames)
+            for frame, result in zip(frames, results, strict=True):
+                tracks = result.tracks
+                ids.update(t.id for t in tracks)
+                rows[result.frame_index] = MotRows.from_tracks(tracks)
+                if "mots" in outputs:
+                    mots.extend(mots_objects(result.frame_index + 1, tracks, frame.shape[0], frame.shape[1]))
+                if writer:
+                    writer.write(painter.draw(frame, tracks))
+            progress.update(len(frames))
+        progress.close()
     finally:
         if writer:
             writer.close()
@@ -205,6 +221,13 @@ def track(
         "input_size": pipeline.model.input_size,
         "runtime": describe(pipeline.model),
     }
+
+
+def batched(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    """``frames`` in lists of ``size`` (the last one shorter), read as they are needed."""
+    it = iter(frames)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
 
 def mots_objects(frame: int, tracks: list[Track], height: int, width: int) -> list[MotsObject]:

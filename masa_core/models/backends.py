@@ -9,7 +9,13 @@ dimension left open (OpenVINO only; under TensorRT they stay in torch). The modu
 class, weights and state dict, so every caller (the pipeline, masks, the detection head,
 checkpoints) sees the same model; preprocessing, RoIAlign, anchors, box decoding and NMS run in
 torch. A part that cannot convert is named in a warning and runs in torch from then on; the other
-parts keep the backend. The TensorRT path (torch-tensorrt) has not been run yet: no GPU was
+parts keep the backend. A batch of frames (``Pipeline.process_batch``) is another input shape: the
+backbone and adapter are converted once more for each batch size, the batch dimension fixed like
+the others (static shapes, which TensorRT needs for these parts and OpenVINO runs fastest; batch 4
+gives the same pyramids as four batches of one), and OpenVINO caches that conversion under its own
+key (the key holds the shapes), so entries of other batch sizes stay valid; TensorRT builds an
+engine per batch size in memory. The track head and box head take any number of boxes, whatever
+frames they come from. The TensorRT path (torch-tensorrt) has not been run yet: no GPU was
 available where it was written.
 
 OpenVINO graphs are converted once and cached on disk (:class:`IRCache`), keyed by variant, part,

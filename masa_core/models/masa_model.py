@@ -56,9 +56,10 @@ class MasaAdapter(nn.Module):
         """Backbone maps → fused pyramid, five (B, 256, S/s, S/s) maps for s = 4 … 64."""
         return self.fusion(self.neck(taps))
 
-    def embed(self, pyramid: list[Tensor], boxes: Tensor) -> Tensor:
-        """(N, 4) boxes in model-input pixels → (N, 256) embeddings."""
-        return self.embed_head(self.roi_extractor(pyramid, boxes))
+    def embed(self, pyramid: list[Tensor], boxes: Tensor, batch_index: Tensor | None = None) -> Tensor:
+        """(N, 4) boxes in model-input pixels → (N, 256) embeddings; ``batch_index``: (N,) the pyramid
+        row (frame of a batch) each box lies in, None: row 0."""
+        return self.embed_head(self.roi_extractor(pyramid, boxes, batch_index))
 
 
 class MasaModel(nn.Module):
@@ -137,7 +138,7 @@ class MasaModel(nn.Module):
 
     @torch.inference_mode()
     def features(self, image: Tensor) -> list[Tensor]:
-        """Normalised (1, 3, S, S) image → fused pyramid."""
+        """Normalised (B, 3, S, S) images → fused pyramid of (B, C, h, w) maps."""
         return self.adapter(self.backbone(image))
 
     @torch.inference_mode()
@@ -162,10 +163,12 @@ class MasaModel(nn.Module):
         )
 
     @torch.inference_mode()
-    def embed(self, pyramid: list[Tensor], boxes: Tensor) -> Tensor:
+    def embed(self, pyramid: list[Tensor], boxes: Tensor, batch_index: Tensor | None = None) -> Tensor:
         """(N, 4) boxes in model-input pixels → (N, 256) float32 embeddings (unit length × ``embed_scale``
-        when that is set, so that dot products are the cosine / τ the adapter was trained on)."""
-        out = self.adapter.embed(pyramid, boxes.to(self.device, self.dtype)).float()
+        when that is set, so that dot products are the cosine / τ the adapter was trained on).
+        ``batch_index``: (N,) the row of the batched ``pyramid`` (the frame) each box lies in; None: row 0."""
+        index = None if batch_index is None else batch_index.to(self.device)
+        out = self.adapter.embed(pyramid, boxes.to(self.device, self.dtype), index).float()
         return out if self.embed_scale is None else F.normalize(out, dim=1) * self.embed_scale
 
     def forward(self, frame: np.ndarray, boxes: np.ndarray) -> Tensor:

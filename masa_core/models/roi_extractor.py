@@ -19,19 +19,21 @@ def map_roi_levels(boxes: Tensor, num_levels: int, finest_scale: int = 56) -> Te
 
 
 class MultiLevelRoIAlign(nn.Module):
-    """(N, 4) boxes on a pyramid of (1, C, H_l, W_l) maps → (N, C, S, S) aligned features."""
+    """(N, 4) boxes on a pyramid of (B, C, H_l, W_l) maps → (N, C, S, S) aligned features; each box is
+    read from the pyramid row ``batch_index`` gives it (all from row 0 when None)."""
 
     def __init__(self, strides: tuple[int, ...] = (4, 8, 16, 32), output_size: int = 7) -> None:
         super().__init__()
         self.strides = tuple(strides)
         self.output_size = output_size
 
-    def forward(self, feats: list[Tensor], boxes: Tensor) -> Tensor:
+    def forward(self, feats: list[Tensor], boxes: Tensor, batch_index: Tensor | None = None) -> Tensor:
         feats = feats[: len(self.strides)]
         out = feats[0].new_zeros(len(boxes), feats[0].shape[1], self.output_size, self.output_size)
         if len(boxes) == 0:
             return out
-        rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], dim=1).to(feats[0].dtype)
+        rows = boxes.new_zeros(len(boxes), 1) if batch_index is None else batch_index.to(boxes).view(-1, 1)
+        rois = torch.cat([rows, boxes], dim=1).to(feats[0].dtype)
         levels = map_roi_levels(boxes, len(feats))
         for level, (feat, stride) in enumerate(zip(feats, self.strides, strict=True)):
             idx = (levels == level).nonzero(as_tuple=True)[0]
