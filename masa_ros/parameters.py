@@ -76,7 +76,7 @@ PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "model.backbone_checkpoint": ("official backbone weights ('' = fetched asset)", None),
     "model.checkpoint": ("MASA adapter checkpoint ('' = shipped adapter, 'untrained' = seeded random)", None),
     "model.input_size": (
-        "model input side in pixels, multiple of 64 (of 32 for masa_mnv2*); 0 = the variant's (384 to 1024)",
+        "model input side in pixels, multiple of 64 (of 32 for masa_mnv2*); 0 = the variant's (512 or 1024)",
         (0, 2048),
     ),
     "model.device": ("auto | cpu | cuda | cuda:N", None),

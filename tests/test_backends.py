@@ -233,8 +233,7 @@ def test_the_cpu_defaults_are_the_real_time_configuration() -> None:
     if torch.cuda.is_available():
         pytest.skip("the CPU defaults resolve differently where CUDA is available")
     concrete = dataclasses.replace(model, variant=resolve_variant(model))
-    assert (concrete.variant, resolve_input_size(concrete)) == ("masa_mnv2_lite", 384)
-    assert resolve_input_size(dataclasses.replace(model, variant="masa_mnv2")) == 512
+    assert (concrete.variant, resolve_input_size(concrete)) == ("masa_mnv2_lite", 512)
     assert resolve_backend(model.backend, torch.device("cpu")) == "openvino"
     # Masks need SAM's image embedding: auto then takes the MobileSAM variant at its 1024 px.
     sam = dataclasses.replace(model, variant=resolve_variant(model, needs_sam=True))

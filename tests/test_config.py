@@ -17,7 +17,7 @@ def test_shipped_yaml_is_exactly_the_builtin_default():
 def test_cpu_yaml_only_pins_the_variant_input_size_device_and_backend():
     cfg = load_config(REPO / "config" / "masa_cpu.yaml")
     model = (cfg.model.variant, cfg.model.input_size, cfg.model.device, cfg.model.backend)
-    assert model == ("masa_mnv2_lite", 384, "cpu", "openvino")
+    assert model == ("masa_mnv2_lite", 512, "cpu", "openvino")
     assert cfg.detector == PipelineConfig().detector
     assert cfg.tracker == PipelineConfig().tracker
 

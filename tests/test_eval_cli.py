@@ -99,8 +99,8 @@ def test_the_model_size_comes_from_the_config_unless_given(tmp_path):
     from masa_core.cli.eval import masa_config, model_input_size, parse_args
 
     base = [str(TUD_CAMPUS), "--trackers", "masa_sort"]
-    assert model_input_size(masa_config(parse_args(base))) == 384  # the CPU default's, not a fixed 512
+    assert model_input_size(masa_config(parse_args(base))) == 512  # input_size 0: the CPU default variant's
     reference = parse_args([*base, "--config", str(REPO / "config" / "masa_reference.yaml")])
-    assert model_input_size(masa_config(reference)) == 1024
-    assert model_input_size(masa_config(parse_args([*base, "--input-size", "512"]))) == 512
+    assert model_input_size(masa_config(reference)) == 1024  # a config's size is no longer overridden by 512
+    assert model_input_size(masa_config(parse_args([*base, "--input-size", "384"]))) == 384
     assert masa_config(parse_args([str(TUD_CAMPUS), "--trackers", "iou"])) is None

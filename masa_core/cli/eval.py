@@ -192,7 +192,7 @@ def parse_args(
     )
     p.add_argument("--config", type=Path, help="MASA pipeline YAML config (detector, model, tracker)")
     p.add_argument(
-        "--input-size", type=int, help="MASA model input side (multiple of 64); default: the config's (CPU default 384)"
+        "--input-size", type=int, help="MASA model input side (multiple of 64); default: the config's (CPU default 512)"
     )
     p.add_argument("--device", default="cpu", help="MASA device: cpu | cuda | auto")
     p.add_argument("--backend", help="MASA backbone + adapter runtime: auto (default) | torch | openvino | tensorrt")

@@ -4,7 +4,7 @@ annotated MP4.
     masa-track INPUT [--detections MOTFILE] [--output RESULTS.txt] [--video OUT.mp4] [--config FILE]
                [--masks] [--variant masa_r50 --checkpoint masa_r50.pth] [--backend torch] [--batch N]
 
-With no options on a CPU it runs ``masa_mnv2_lite`` at 384 px through OpenVINO (the real-time
+With no options on a CPU it runs ``masa_mnv2_lite`` at 512 px through OpenVINO (the real-time
 settings, docs/benchmarks.md); ``--config config/masa_reference.yaml`` runs the most accurate CPU
 settings instead (``masa_mnv2`` at 1024 px in torch, about 13 s per frame). ``--batch N`` reads N
 frames at a time and runs the backbone and adapter once on all of them (``Pipeline.process_batch``;
@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--input-size",
         type=int,
-        help="model input side in pixels, a multiple of 64 (of 32 for masa_mnv2*); 0 = the variant's (384 to 1024)",
+        help="model input side in pixels, a multiple of 64 (of 32 for masa_mnv2*); 0 = the variant's (512 or 1024)",
     )
     p.add_argument(
         "--variant",

@@ -39,7 +39,7 @@ class ModelConfig:
     strict: official variants: every model key must come from the given files, shapes equal.
     input_size: side of the square model input (longest image side is resized to it), multiple of 64
     (of 32 for the MobileNetV2 variants, see :data:`INPUT_MULTIPLE`); 0 = the variant's own
-    (:data:`AUTO_INPUT_SIZE`: 384 for ``masa_mnv2_lite``, 512 for ``masa_mnv2``, 1024 for the others).
+    (:data:`AUTO_INPUT_SIZE`: 512 for the MobileNetV2 variants, 1024 for the others).
     device: auto | cpu | cuda | cuda:N.  fp16: half precision, applied on CUDA only.
     backend: what runs the backbone and adapter (:mod:`masa_core.models.backends`): auto (OpenVINO on
     the CPU, TensorRT on CUDA where installed, else torch) | torch | openvino | tensorrt.
@@ -144,10 +144,8 @@ UNTRAINED = "untrained"
 # adapter on the CPU otherwise: the one that runs in real time there (docs/model_zoo.md, docs/benchmarks.md).
 AUTO, CUDA_VARIANT, CPU_VARIANT = "auto", "masa_mobilesam", "masa_mnv2_lite"
 
-# ``input_size: 0``: the SAM backbones' 1024 (MASA's official size too), 512 for ``masa_mnv2``, and 384
-# for the CPU default ``masa_mnv2_lite``: the size at which it runs in real time on a 2-core CPU, and
-# tracks a 25 fps camera as well as 512 px does at its own rate (docs/benchmarks.md#input-size).
-AUTO_INPUT_SIZE: dict[str, int] = {**dict.fromkeys(MNV2_ADAPTERS, 512), CPU_VARIANT: 384}
+# ``input_size: 0``: the SAM backbones' 1024 (MASA's official size too), 512 for the MobileNetV2 variants.
+AUTO_INPUT_SIZE: dict[str, int] = dict.fromkeys(MNV2_ADAPTERS, 512)
 
 
 def resolve_variant(cfg: ModelConfig, needs_sam: bool = False) -> str:
