@@ -246,6 +246,53 @@ class Pipeline:
         self._embed_batch(work)
         return [self._finish(w) for w in work]
 
+    def process_streams(
+        self,
+        others: Sequence[Pipeline],
+        frames: Sequence[np.ndarray],
+        detections: Sequence[Detections | None] | None = None,
+        stamps: Sequence[float | None] | None = None,
+        score_thr: float | None = None,
+    ) -> list[FrameResult]:
+        """One frame of each of several camera streams: this pipeline's and then ``others``'s, which
+        must share this one's model (``Pipeline(config, model=pipe.model, detector=pipe.detector)``)
+        and differ from it in their tracker settings only. The frames' backbone and adapter run once
+        per group of equal input shape, the track head once, the detector as here; then each stream's
+        own tracker. The results equal each pipeline's :meth:`process` on its frame; ``detections``
+        and ``stamps`` hold one entry per stream (``score_thr`` as in :meth:`process`). Everything is
+        checked before any state changes: a bad frame raises :class:`FrameError` naming its stream."""
+        pipes = [self, *others]
+        self._check_streams(pipes)
+        count = len(pipes)
+        dets = list(detections) if detections is not None else [None] * count
+        times = list(stamps) if stamps is not None else [None] * count
+        if isinstance(frames, np.ndarray) and frames.ndim == 3:
+            raise ValueError("frames: a sequence with one (H, W, 3) image per stream")
+        frames = list(frames)
+        if not len(frames) == len(dets) == len(times) == count:
+            raise ValueError(f"{count} streams need one frame, detections entry and stamp each")
+        work = []
+        for i, (p, f, d, t) in enumerate(zip(pipes, frames, dets, times, strict=True)):
+            try:
+                work.append(p._start_batch([f], [d], [t], score_thr)[0])
+            except FrameError as e:
+                raise FrameError(f"stream {i}: {e}") from None
+        self._boxes_and_features(work)
+        self._embed_batch(work)
+        return [p._finish(w) for p, w in zip(pipes, work, strict=True)]
+
+    def _check_streams(self, pipes: list[Pipeline]) -> None:
+        """``ValueError`` unless ``pipes`` are distinct, share this model and agree but for the tracker."""
+        if len({id(p) for p in pipes}) < len(pipes):
+            raise ValueError(
+                "process_streams: a pipeline appears twice; one frame per stream (process_batch batches one)"
+            )
+        for p in pipes:
+            if p.model is not self.model:
+                raise ValueError("process_streams: every stream's pipeline must share one model (model=...)")
+            if dataclasses.replace(p.config, tracker=self.config.tracker) != self.config:
+                raise ValueError("process_streams: the streams' configs may differ in their tracker settings only")
+
     def _start_batch(
         self,
         frames: Sequence[np.ndarray],

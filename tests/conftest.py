@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import cv2
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from masa_core.models.build import ModelConfig, build_model
+from masa_core.models.build import ModelConfig, build_model, build_runtime_model
 from masa_core.models.masa_model import MasaModel
 from tests.paths import TUD_CAMPUS_VIDEO
 
@@ -38,3 +39,20 @@ def tud_frames() -> list[np.ndarray]:
 
 # ROS 2 traffic of this test run stays on loopback and in its own domain.
 os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+
+
+# The CPU default's variant with its shipped adapter, small so that conversions and runs are quick
+# (tests/test_batch.py, tests/test_streams.py).
+LITE_128 = ModelConfig(variant="masa_mnv2_lite", input_size=128, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def torch_model() -> MasaModel:
+    return build_model(dataclasses.replace(LITE_128, backend="torch"))
+
+
+@pytest.fixture(scope="module")
+def ov_model(tmp_path_factory) -> MasaModel:
+    pytest.importorskip("openvino")
+    cache = tmp_path_factory.mktemp("ov_cache")
+    return build_runtime_model(dataclasses.replace(LITE_128, backend="openvino", cache_dir=str(cache)))

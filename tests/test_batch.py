@@ -4,7 +4,6 @@ separate groups, and bad input is refused before anything changes; ``masa-track 
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,25 +16,10 @@ from masa_core import Detections, FrameError, Pipeline, load_config
 from masa_core.cli.track import main
 from masa_core.formats.mot import read_mot
 from masa_core.models.backends import converted_parts
-from masa_core.models.build import ModelConfig, build_model, build_runtime_model
 from masa_core.pipeline import FrameResult
 from tests.paths import TUD_CAMPUS_GT, TUD_CAMPUS_VIDEO
 
-# The CPU default's variant with its shipped adapter, small so that conversions and runs are quick.
-MODEL = ModelConfig(variant="masa_mnv2_lite", input_size=128, device="cpu")
 CONFIG = load_config(overrides={"model": {"variant": "masa_mnv2_lite", "input_size": 128, "device": "cpu"}})
-
-
-@pytest.fixture(scope="module")
-def torch_model():
-    return build_model(dataclasses.replace(MODEL, backend="torch"))
-
-
-@pytest.fixture(scope="module")
-def ov_model(tmp_path_factory):
-    pytest.importorskip("openvino")
-    cache = tmp_path_factory.mktemp("ov_cache")
-    return build_runtime_model(dataclasses.replace(MODEL, backend="openvino", cache_dir=str(cache)))
 
 
 def gt(frame: int) -> Detections:
