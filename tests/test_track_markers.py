@@ -172,13 +172,13 @@ class Planner:
         self.executor = executor
         executor.add_node(self.node)
         self.received: list[MarkerArray] = []
-        self.node.create_subscription(MarkerArray, "markers", self.received.append, 10)
+        self.subscription = self.node.create_subscription(MarkerArray, "markers", self.received.append, 10)
         self.publisher = self.node.create_publisher(TrackedObjectArray, "tracks", 10)
 
     def wait_matched(self, timeout: float) -> bool:
         return spin_until(
             self.executor,
-            lambda: self.publisher.get_subscription_count() >= 1 and self.node.count_publishers("markers") >= 1,
+            lambda: self.publisher.get_subscription_count() >= 1 and self.subscription.get_publisher_count() >= 1,
             timeout,
         )
 
@@ -196,7 +196,7 @@ def test_the_node_over_dds_tracks_moving_one_vanishing_and_a_malformed_message(r
     executor.add_node(node)
     planner = Planner(ros_context, executor)
     try:
-        assert planner.wait_matched(10.0), "the node and the test did not match"
+        assert planner.wait_matched(30.0), "the node and the test did not match"
         for i in range(3):  # A moves right at 100 px/s, B moves up at 50 px/s (10 Hz stamps)
             a = obj(1, (100 + 10 * i, 100, 140 + 10 * i, 180), (100.0, 0.0))
             b = obj(2, (300, 300 - 5 * i, 340, 380 - 5 * i), (0.0, -50.0))
