@@ -38,6 +38,7 @@ setup(
             "masa-ros-replay=masa_ros.tools.replay:main",
             "masa-ros-record=masa_ros.tools.record:main",
             "masa-ros-eval=masa_ros.tools.eval_bag:main",
+            "masa-ros-track-markers=masa_ros.examples.track_markers:main",  # also visualization_msgs
         ]
     },
 )

@@ -56,7 +56,7 @@ build_want="$(
   {
     echo "$req_want $py_inc $np_inc"
     inputs=()
-    for p in msg masa_ros masa_core launch config scripts/tracker_node CMakeLists.txt package.xml; do
+    for p in msg masa_ros masa_core launch config scripts/tracker_node scripts/track_markers CMakeLists.txt package.xml; do
       [ -e "$p" ] && inputs+=("$p")
     done
     find "${inputs[@]}" -type f -not -path '*/__pycache__/*' -not -name '*.pyc' | LC_ALL=C sort | xargs -r sha256sum

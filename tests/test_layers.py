@@ -120,10 +120,26 @@ def test_each_layer_imports_only_its_own_or_lower_layers():
 def test_the_node_does_not_import_the_tools_and_tools_import_no_other_tools_cli():
     graph = import_graph("masa_ros")
     assert find_cycles(graph) == []
-    node_side = {m: targets for m, targets in graph.items() if not m.startswith("masa_ros.tools")}
+    node_side = {
+        m: targets for m, targets in graph.items() if not m.startswith(("masa_ros.tools", "masa_ros.examples"))
+    }
     assert [m for m, targets in node_side.items() if any(t.startswith("masa_ros.tools") for t in targets)] == []
     assert "masa_ros.tools.demo" not in graph["masa_ros.tools.eval_live"]
     assert "masa_ros.tools.processes" in graph["masa_ros.tools.eval_live"]
+
+
+def test_examples_are_consumers_only_nothing_imports_them_and_they_use_no_tools():
+    """masa_ros.examples may import the messages and their helpers; nothing else imports an example."""
+    graph = import_graph("masa_ros")
+    examples = {m for m in graph if m.startswith("masa_ros.examples")}
+    assert "masa_ros.examples.track_markers" in examples
+    assert "masa_ros.track_messages" in graph["masa_ros.examples.track_markers"]
+    assert [m for m, targets in graph.items() if m not in examples and targets & examples] == []
+    assert [m for m in examples if any(t.startswith("masa_ros.tools") for t in graph[m])] == []
+    for name in ("masa_core", "masa_ros"):
+        for path in (REPO / name).rglob("*.py"):
+            if "examples" not in path.parts:
+                assert "masa_ros.examples" not in path.read_text(), path
 
 
 def test_the_cycle_finder_finds_a_cycle():
