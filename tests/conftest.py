@@ -56,3 +56,17 @@ def ov_model(tmp_path_factory) -> MasaModel:
     pytest.importorskip("openvino")
     cache = tmp_path_factory.mktemp("ov_cache")
     return build_runtime_model(dataclasses.replace(LITE_128, backend="openvino", cache_dir=str(cache)))
+
+
+@pytest.fixture
+def ros_context():
+    """An rclpy context of its own, shut down after the test whatever happens."""
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(args=["--ros-args", "--log-level", "error"], context=context)
+    try:
+        yield context
+    finally:
+        rclpy.shutdown(context=context)

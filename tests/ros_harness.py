@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import rclpy
+from rclpy.executors import Executor
 from rclpy.node import Node
 
 from masa_ros.tools.processes import stop_process
@@ -60,4 +61,12 @@ def spin_until(node: Node, condition: Callable[[], bool], timeout: float) -> boo
         if condition():
             return True
         rclpy.spin_once(node, timeout_sec=0.05)
+    return condition()
+
+
+def spin_executor_until(executor: Executor, condition: Callable[[], bool], timeout: float) -> bool:
+    """Spin ``executor`` until ``condition()`` holds or ``timeout`` seconds pass; returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        executor.spin_once(timeout_sec=0.05)
     return condition()

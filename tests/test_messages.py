@@ -8,13 +8,10 @@ import os
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 import rclpy
-from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
@@ -24,6 +21,7 @@ from masa_core.tracking import TrackState
 from masa_ros import msg as masa_msgs
 from masa_ros.image_conversion import image_to_mask, mask_to_image
 from tests.paths import REPO
+from tests.ros_harness import spin_executor_until
 
 TrackedObject = masa_msgs.TrackedObject
 TrackedObjectArray = masa_msgs.TrackedObjectArray
@@ -178,24 +176,6 @@ def test_serialization_round_trip():
     assert_same_array(deserialize_message(serialize_message(msg), TrackedObjectArray), msg, mask)
 
 
-@pytest.fixture
-def ros_context() -> Iterator[Context]:
-    """An rclpy context of its own, shut down after the test whatever happens."""
-    context = Context()
-    rclpy.init(args=["--ros-args", "--log-level", "warn"], context=context)
-    try:
-        yield context
-    finally:
-        rclpy.shutdown(context=context)
-
-
-def spin_until(executor: SingleThreadedExecutor, condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not condition():
-        executor.spin_once(timeout_sec=0.05)
-    return condition()
-
-
 def test_tracked_object_array_round_trip_over_fast_dds(ros_context):
     sender = rclpy.create_node("masa_msg_test_sender", context=ros_context)
     receiver = rclpy.create_node("masa_msg_test_receiver", context=ros_context)
@@ -206,11 +186,12 @@ def test_tracked_object_array_round_trip_over_fast_dds(ros_context):
         received: list[TrackedObjectArray] = []
         receiver.create_subscription(TrackedObjectArray, "tracks", received.append, RELIABLE)
         publisher = sender.create_publisher(TrackedObjectArray, "tracks", RELIABLE)
-        assert spin_until(executor, lambda: publisher.get_subscription_count() == 1, 5.0), "no subscriber matched"
+        matched = spin_executor_until(executor, lambda: publisher.get_subscription_count() == 1, 5.0)
+        assert matched, "no subscriber matched"
 
         msg, mask = sample_array()
         publisher.publish(msg)
-        assert spin_until(executor, lambda: len(received) >= 1, 5.0), "the message did not arrive"
+        assert spin_executor_until(executor, lambda: len(received) >= 1, 5.0), "the message did not arrive"
         assert len(received) == 1
         assert received[0] is not msg
         assert_same_array(received[0], msg, mask)

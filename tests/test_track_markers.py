@@ -6,8 +6,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -23,6 +21,7 @@ from masa_ros.examples.track_markers import MarkerSettings, TrackMarkerModel, Tr
 from masa_ros.msg import TrackedObject, TrackedObjectArray
 from masa_ros.tools.processes import stop_process
 from tests.paths import REPO
+from tests.ros_harness import spin_executor_until
 
 SETTINGS = MarkerSettings(
     frame_id="plane", metres_per_pixel=0.01, origin_x=1.0, origin_y=2.0, plane_z=0.5, velocity_seconds=2.0
@@ -147,23 +146,6 @@ def test_bad_settings_are_refused_with_the_name(change, message):
 # --- over real DDS ---
 
 
-@pytest.fixture
-def ros_context() -> Iterator[Context]:
-    context = Context()
-    rclpy.init(args=["--ros-args", "--log-level", "error"], context=context)
-    try:
-        yield context
-    finally:
-        rclpy.shutdown(context=context)
-
-
-def spin_until(executor: SingleThreadedExecutor, condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not condition():
-        executor.spin_once(timeout_sec=0.05)
-    return condition()
-
-
 class Planner:
     """A test node that publishes tracks and collects the markers that come back."""
 
@@ -176,7 +158,7 @@ class Planner:
         self.publisher = self.node.create_publisher(TrackedObjectArray, "tracks", 10)
 
     def wait_matched(self, timeout: float) -> bool:
-        return spin_until(
+        return spin_executor_until(
             self.executor,
             lambda: self.publisher.get_subscription_count() >= 1 and self.subscription.get_publisher_count() >= 1,
             timeout,
@@ -185,7 +167,7 @@ class Planner:
     def send(self, msg: TrackedObjectArray, timeout: float = 10.0) -> MarkerArray:
         count = len(self.received)
         self.publisher.publish(msg)
-        assert spin_until(self.executor, lambda: len(self.received) > count, timeout), "no markers came back"
+        assert spin_executor_until(self.executor, lambda: len(self.received) > count, timeout), "no markers came back"
         return self.received[-1]
 
 
