@@ -4,6 +4,10 @@ A thin edge over ``masa_core.Pipeline``: it converts messages, schedules inferen
 thread (the newest image wins; stale ones are dropped and counted, unless ``process_all_frames``),
 pairs images with external detections by stamp, and reports health on /diagnostics.
 
+A managed (``rclpy.lifecycle``) node: ``configure`` loads the model and creates the topics,
+``activate`` / ``deactivate`` start and stop processing, ``cleanup`` frees the model. With the
+``autostart`` parameter (default true) it configures and activates itself at start.
+
 Topics (relative, so they remap): ``image`` (sensor_msgs/Image) or ``image/compressed``,
 ``detections_in`` (masa_ros/DetectionArray, with ``given_detections``), ``tracks``
 (masa_ros/TrackedObjectArray), ``debug_image`` (sensor_msgs/Image, with ``publish_debug_image``),
@@ -106,7 +110,7 @@ class TrackerNode(LifecycleNode):
         self._pending: deque = deque(maxlen=1)
         self._detections: StampBuffer[Detections] = StampBuffer(1)
         self.last_error = ""
-        self.quiet_failures = False  # main logs the reason itself when autostart fails
+        self._quiet_failures = False  # main logs the reason itself when autostart fails
         self._start_error = ""  # a parameter override or config_file that could not be declared
         try:
             declare_all(self)
@@ -133,7 +137,7 @@ class TrackerNode(LifecycleNode):
             self._release()
             reason = str(e) if isinstance(e, MasaError) else f"{type(e).__name__}: {e}"
             self.last_error = reason
-            if not self.quiet_failures:
+            if not self._quiet_failures:
                 self.get_logger().error(f"configure failed: {reason}")
             return TransitionCallbackReturn.FAILURE
         self.last_error = ""
@@ -237,13 +241,13 @@ class TrackerNode(LifecycleNode):
 
     def start(self) -> bool:
         """Configure and activate (``autostart``); False, with :attr:`last_error`, when either fails."""
-        self.quiet_failures = True
+        self._quiet_failures = True
         try:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 return False
             return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
         finally:
-            self.quiet_failures = False
+            self._quiet_failures = False
 
     def _build_detector(self) -> None:
         """Build the configured detector now, so a missing detections file or weights file fails
