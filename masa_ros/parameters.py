@@ -201,7 +201,7 @@ def declare_all(node: Node) -> PipelineConfig:
 
 def _declare_empty_list(node: Node, name: str, descriptor: ParameterDescriptor) -> None:
     """Declare a string-array parameter whose default is ``[]``: an empty list has no ROS type of its
-    own, so it is declared by type, given ``[]`` unless overridden, then made read-only if it is."""
+    own, so it is declared by type, given ``[]`` unless overridden, then given its descriptor."""
     writable = ParameterDescriptor(name=name, description=descriptor.description)
     node.declare_parameter(name, Parameter.Type.STRING_ARRAY, writable)
     if _value(node, name) is None:
