@@ -8,9 +8,10 @@ the file's value as its default, so a parameter given on the command line or in 
 overrides the file, and what ``ros2 param get`` shows is what runs. Every parameter has a value
 (``None`` in the config is a dynamically typed parameter that is not set).
 
-Values are validated by ``masa_core.config``: a bad value refuses to start (or, at runtime, is
-rejected) with the message that names it. ``tracker.*`` and a few node parameters can change at
-runtime; everything that would rebuild the model is read-only.
+Values are validated by ``masa_core.config`` when the node configures: a bad value fails
+``configure`` (or, at runtime, is rejected) with the message that names it. ``tracker.*`` and a few
+node parameters (:func:`is_live`) can change at any time; the others only while the node is
+unconfigured (they build the model and the topics); ``config_file`` and ``autostart`` only at start.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class NodeParameter:
 
 
 NODE_PARAMETERS = (
+    NodeParameter("autostart", True, "configure and activate at start (false: a lifecycle manager drives it)"),
     NodeParameter("config_file", "", "masa_core YAML config laid under these parameters ('' = built-in)"),
     NodeParameter("compressed", False, "subscribe sensor_msgs/CompressedImage on 'image/compressed' instead"),
     NodeParameter("process_all_frames", False, "queue every image instead of keeping only the newest (replays)"),
@@ -63,6 +65,8 @@ NODE_PARAMETERS = (
     ),
 )
 NODE_NAMES = frozenset(p.name for p in NODE_PARAMETERS)
+# Read once, when the node starts: read-only for good.
+STARTUP_ONLY = frozenset({"autostart", "config_file"})
 # Sections of the pipeline config that may change while the node runs.
 LIVE_SECTIONS = ("tracker",)
 
@@ -154,6 +158,13 @@ def pipeline_defaults() -> dict[str, Any]:
 
 
 PIPELINE_NAMES = frozenset(pipeline_defaults())
+LIVE_NODE_NAMES = frozenset(p.name for p in NODE_PARAMETERS if p.live)
+
+
+def is_live(name: str) -> bool:
+    """Whether a parameter may change while the node is configured (the others build the model or the
+    topics, so they change only while it is unconfigured)."""
+    return name in LIVE_NODE_NAMES or name.startswith(tuple(f"{s}." for s in LIVE_SECTIONS))
 
 
 def _descriptor(name: str, description: str, bounds: tuple[float, float] | None, read_only: bool, default: Any):
@@ -175,11 +186,12 @@ def declare_all(node: Node) -> PipelineConfig:
     params file or ``-p`` override the file. Raises ``ConfigError`` for an unreadable or invalid file.
     """
     for p in NODE_PARAMETERS:
-        node.declare_parameter(p.name, p.default, _descriptor(p.name, p.description, p.bounds, not p.live, p.default))
+        descriptor = _descriptor(p.name, p.description, p.bounds, p.name in STARTUP_ONLY, p.default)
+        node.declare_parameter(p.name, p.default, descriptor)
     base = load_config(node.get_parameter("config_file").value or None)
     for name, default in flat_config(base).items():
         description, bounds = PIPELINE_DOCS.get(name, ("", None))
-        descriptor = _descriptor(name, description, bounds, not name.startswith(LIVE_SECTIONS), default)
+        descriptor = _descriptor(name, description, bounds, False, default)
         if isinstance(default, list) and not default:
             _declare_empty_list(node, name, descriptor)
         else:
@@ -189,7 +201,7 @@ def declare_all(node: Node) -> PipelineConfig:
 
 def _declare_empty_list(node: Node, name: str, descriptor: ParameterDescriptor) -> None:
     """Declare a string-array parameter whose default is ``[]``: an empty list has no ROS type of its
-    own, so it is declared by type, given ``[]`` unless overridden, then made read-only if it is."""
+    own, so it is declared by type, given ``[]`` unless overridden, then given its descriptor."""
     writable = ParameterDescriptor(name=name, description=descriptor.description)
     node.declare_parameter(name, Parameter.Type.STRING_ARRAY, writable)
     if _value(node, name) is None:

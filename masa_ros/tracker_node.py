@@ -4,6 +4,10 @@ A thin edge over ``masa_core.Pipeline``: it converts messages, schedules inferen
 thread (the newest image wins; stale ones are dropped and counted, unless ``process_all_frames``),
 pairs images with external detections by stamp, and reports health on /diagnostics.
 
+A managed (``rclpy.lifecycle``) node: ``configure`` loads the model and creates the topics,
+``activate`` / ``deactivate`` start and stop processing, ``cleanup`` frees the model. With the
+``autostart`` parameter (default true) it configures and activates itself at start.
+
 Topics (relative, so they remap): ``image`` (sensor_msgs/Image) or ``image/compressed``,
 ``detections_in`` (masa_ros/DetectionArray, with ``given_detections``), ``tracks``
 (masa_ros/TrackedObjectArray), ``debug_image`` (sensor_msgs/Image, with ``publish_debug_image``),
@@ -14,6 +18,7 @@ vision_msgs is installed).
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -28,9 +33,13 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle.publisher import LifecyclePublisher
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -48,7 +57,7 @@ from masa_ros.image_conversion import (
     rgb_to_image,
 )
 from masa_ros.msg import DetectionArray, TrackedObjectArray
-from masa_ros.parameters import declare_all, node_settings, pipeline_config, split_changes
+from masa_ros.parameters import declare_all, is_live, node_settings, pipeline_config, split_changes
 from masa_ros.stamp_pairing import StampBuffer
 from masa_ros.track_messages import (
     detections_from_msg,
@@ -62,11 +71,13 @@ from masa_ros.track_messages import (
 @dataclass
 class Health:
     """Counters and timings the node reports on /diagnostics. Every image received is, at any time,
-    processed, dropped (stale, invalid, oversize, no detections), failed (errors), queued or in progress."""
+    processed, dropped (stale, inactive, invalid, oversize, no detections), failed (errors), queued or in
+    progress."""
 
     received: int = 0
     processed: int = 0
     dropped_stale: int = 0
+    dropped_inactive: int = 0  # received while the node is inactive (configured, not active)
     invalid_images: int = 0
     oversize_images: int = 0
     no_detections: int = 0
@@ -77,58 +88,170 @@ class Health:
     stage_s: dict[str, deque] = field(default_factory=lambda: {s: deque(maxlen=100) for s in STAGES})
 
 
-class TrackerNode(Node):
-    """See the module docstring. Raises a ``MasaError`` at construction for bad parameters or files."""
+class TrackerNode(LifecycleNode):
+    """See the module docstring. A managed (lifecycle) node: parameters are declared at construction,
+    ``configure`` validates them and loads the model, ``activate`` / ``deactivate`` start and stop
+    processing, ``cleanup`` frees the model. A bad parameter fails ``configure`` with the reason
+    (:attr:`last_error`) and leaves the node unconfigured, to be fixed and configured again."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("masa_tracker", **kwargs)
         self._wake = threading.Condition()
+        self._lock = threading.Lock()
         self._stop = False
+        self._active = False
         self._worker: threading.Thread | None = None
-        try:
-            declare_all(self)
-            self.settings = node_settings(self)
-            config = pipeline_config(self)
-        except ParameterException as e:  # rclpy's own, for a parameter override of the wrong type
-            raise ConfigError(str(e)) from e
-        self.pipeline = Pipeline(config)
-        if not self.settings["given_detections"]:
-            self._build_detector()
+        self._entities: list[Any] = []  # what configure creates and cleanup destroys
+        self.pipeline: Pipeline | None = None
+        self.settings: dict[str, Any] = {}
         self.health = Health()
         self.painter = TrackPainter()
-        self._pending: deque = deque(maxlen=self.settings["queue_size"] if self.settings["process_all_frames"] else 1)
-        self._detections: StampBuffer[Detections] = StampBuffer(self.settings["detections_buffer"])
-        self._lock = threading.Lock()
-
-        reliable = QoSProfile(depth=self.settings["queue_size"], reliability=ReliabilityPolicy.RELIABLE)
-        image_qos = reliable if self.settings["process_all_frames"] else qos_profile_sensor_data
-        # publishers first: whoever sees our subscriptions can rely on the outputs existing
-        self.tracks_pub = self.create_publisher(TrackedObjectArray, "tracks", 10)
-        self.debug_pub = self.create_publisher(Image, "debug_image", qos_profile_sensor_data)
-        self.instance_pub = self.create_publisher(Image, "instance_ids", qos_profile_sensor_data)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.vision_msgs = _optional_vision_msgs()
-        self.detections_pub = (
-            self.create_publisher(self.vision_msgs.Detection2DArray, "detections", 10) if self.vision_msgs else None
-        )
-        if self.settings["compressed"]:
-            self.create_subscription(CompressedImage, "image/compressed", self._on_image, image_qos)
-        else:
-            self.create_subscription(Image, "image", self._on_image, image_qos)
-        if self.settings["given_detections"]:
-            self.create_subscription(DetectionArray, "detections_in", self._on_detections, reliable)
-        self.create_timer(self.settings["diagnostics_period"], self._report)
+        self._pending: deque = deque(maxlen=1)
+        self._detections: StampBuffer[Detections] = StampBuffer(1)
+        self.last_error = ""
+        self._quiet_failures = False  # main logs the reason itself when autostart fails
+        self._start_error = ""  # a parameter override or config_file that could not be declared
+        try:
+            declare_all(self)
+        except (ParameterException, ConfigError) as e:  # rclpy's own, for an override of the wrong type
+            self._start_error = str(e)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._worker = threading.Thread(target=self._work, name="masa_inference", daemon=True)
-        self._worker.start()
+
+    @property
+    def autostart(self) -> bool:
+        """The ``autostart`` parameter (true when it could not be declared: refuse to start then)."""
+        return not self.has_parameter("autostart") or bool(self.get_parameter("autostart").value)
+
+    @property
+    def state(self) -> str:
+        """The lifecycle state's label: unconfigured, inactive, active, finalized (or a transition)."""
+        return self._state_machine.current_state[1]  # rclpy has no public getter
+
+    # --- lifecycle transitions (executor thread) --------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Validate the parameters, load the model (and build the detector), create the topics."""
+        try:
+            self._configure()
+        except Exception as e:  # a bad value or a model that does not load: stay unconfigured, say why
+            self._release()
+            reason = str(e) if isinstance(e, MasaError) else f"{type(e).__name__}: {e}"
+            self.last_error = reason
+            if not self._quiet_failures:
+                self.get_logger().error(f"configure failed: {reason}")
+            return TransitionCallbackReturn.FAILURE
+        self.last_error = ""
         self.get_logger().info(
             f"tracking: {describe(self.pipeline.model)}, "
             f"{'given detections' if self.settings['given_detections'] else self.pipeline.config.detector.kind}"
         )
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # enables the lifecycle publishers
+        self._active = True
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        with self._wake:
+            self._active = False
+            self.health.dropped_inactive += len(self._pending)
+            self._pending.clear()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._release()
+        return super().on_shutdown(state)
+
+    def _configure(self) -> None:
+        if self._start_error:
+            raise ConfigError(self._start_error)
+        try:
+            settings = node_settings(self)
+            config = pipeline_config(self)
+        except ParameterException as e:
+            raise ConfigError(str(e)) from e
+        self.settings = settings
+        self.pipeline = Pipeline(config)
+        if not settings["given_detections"]:
+            self._build_detector()
+        self._pending = deque(maxlen=settings["queue_size"] if settings["process_all_frames"] else 1)
+        self._detections = StampBuffer(settings["detections_buffer"])
+        self._create_topics()
+        self._stop = False
+        self._worker = threading.Thread(target=self._work, name="masa_inference", daemon=True)
+        self._worker.start()
+
+    def _create_topics(self) -> None:
+        """Publishers (lifecycle ones publish only while active), subscriptions, the diagnostics timer."""
+        reliable = QoSProfile(depth=self.settings["queue_size"], reliability=ReliabilityPolicy.RELIABLE)
+        image_qos = reliable if self.settings["process_all_frames"] else qos_profile_sensor_data
+        # publishers first: whoever sees our subscriptions can rely on the outputs existing
+        self.tracks_pub = self.create_lifecycle_publisher(TrackedObjectArray, "tracks", 10)
+        self.debug_pub = self.create_lifecycle_publisher(Image, "debug_image", qos_profile_sensor_data)
+        self.instance_pub = self.create_lifecycle_publisher(Image, "instance_ids", qos_profile_sensor_data)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # health, whatever the state
+        self._entities = [self.tracks_pub, self.debug_pub, self.instance_pub, self.diag_pub]
+        self.detections_pub = None
+        if self.vision_msgs:
+            self.detections_pub = self.create_lifecycle_publisher(self.vision_msgs.Detection2DArray, "detections", 10)
+            self._entities.append(self.detections_pub)
+        if self.settings["compressed"]:
+            self._entities.append(
+                self.create_subscription(CompressedImage, "image/compressed", self._on_image, image_qos)
+            )
+        else:
+            self._entities.append(self.create_subscription(Image, "image", self._on_image, image_qos))
+        if self.settings["given_detections"]:
+            self._entities.append(
+                self.create_subscription(DetectionArray, "detections_in", self._on_detections, reliable)
+            )
+        self._entities.append(self.create_timer(self.settings["diagnostics_period"], self._report))
+
+    def _release(self) -> None:
+        """Stop the worker, destroy what configure created and drop the model (idempotent)."""
+        with self._wake:
+            self._stop = True
+            self._wake.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=30.0)
+            self._worker = None
+        for entity in self._entities:
+            if isinstance(entity, LifecyclePublisher):
+                self.destroy_lifecycle_publisher(entity)
+            elif isinstance(entity, Publisher):
+                self.destroy_publisher(entity)
+            elif isinstance(entity, Timer):
+                self.destroy_timer(entity)
+            else:
+                self.destroy_subscription(entity)
+        self._entities = []
+        with self._wake:
+            self._pending.clear()
+        self.pipeline = None
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+
+    def start(self) -> bool:
+        """Configure and activate (``autostart``); False, with :attr:`last_error`, when either fails."""
+        self._quiet_failures = True
+        try:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                return False
+            return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        finally:
+            self._quiet_failures = False
 
     def _build_detector(self) -> None:
-        """Build the configured detector now, so a missing detections file or weights file refuses to
-        start instead of failing every frame."""
+        """Build the configured detector now, so a missing detections file or weights file fails
+        configure instead of failing every frame."""
         kind = self.pipeline.config.detector.kind
         if kind == MASA_HEAD:
             return
@@ -141,12 +264,17 @@ class TrackerNode(Node):
     def _on_image(self, msg: Image | CompressedImage) -> None:
         with self._wake:
             self.health.received += 1
+            if not self._active:
+                self.health.dropped_inactive += 1
+                return
             if len(self._pending) == self._pending.maxlen:
                 self.health.dropped_stale += 1
             self._pending.append((msg, time.perf_counter()))
             self._wake.notify()
 
     def _on_detections(self, msg: DetectionArray) -> None:
+        if not self._active:
+            return
         with self._lock:
             self._detections.put(stamp_ns(msg.header), detections_from_msg(msg))
         with self._wake:
@@ -158,6 +286,14 @@ class TrackerNode(Node):
         unknown = [name for name in others if not self.has_parameter(name)]  # rclpy's own (use_sim_time) pass
         if unknown:
             return SetParametersResult(successful=False, reason=f"unknown parameter {unknown[0]!r}")
+        if self.pipeline is None:  # unconfigured: anything of the right type; configure validates it all
+            return SetParametersResult(successful=True)
+        fixed = [name for name in (*node_changes, *pipeline_changes) if not is_live(name)]
+        if fixed:
+            return SetParametersResult(
+                successful=False,
+                reason=f"parameter {fixed[0]!r} is read-only while the node is configured (cleanup first)",
+            )
         if pipeline_changes:
             try:
                 cfg = pipeline_config(self, pipeline_changes)
@@ -245,6 +381,7 @@ class TrackerNode(Node):
             "images received": h.received,
             "images processed": h.processed,
             "dropped (stale)": h.dropped_stale,
+            "dropped (inactive)": h.dropped_inactive,
             "dropped (invalid image)": h.invalid_images,
             "dropped (oversize image)": h.oversize_images,
             "dropped (no detections)": h.no_detections,
@@ -267,18 +404,15 @@ class TrackerNode(Node):
         status = DiagnosticStatus(
             level=level,
             name=f"{self.get_name()}: tracking",
-            message=", ".join(failures) or "ok",
+            message=", ".join(failures) or ("ok" if self._active else "inactive"),
             hardware_id=str(self.pipeline.model.device),
             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
         )
         self.diag_pub.publish(DiagnosticArray(header=_header(self), status=[status]))
 
     def destroy_node(self) -> None:
-        with self._wake:
-            self._stop = True
-            self._wake.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout=5.0)
+        self._active = False
+        self._release()
         super().destroy_node()
 
 
@@ -300,13 +434,15 @@ def _header(node: Node) -> Header:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point of the ``tracker_node`` executable; exit code 2 when parameters are invalid."""
+    """Entry point of the ``tracker_node`` executable. With ``autostart`` (the default) the node
+    configures and activates itself, and bad parameters end it with exit code 2 and one line; with
+    ``autostart:=false`` it waits, unconfigured, for a lifecycle manager (a failed configure keeps it up)."""
     rclpy.init(args=args)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # bad images are counted and logged throttled
-    try:
-        node = TrackerNode()
-    except MasaError as e:
-        rclpy.logging.get_logger("masa_tracker").fatal(f"refusing to start: {e}")
+    node = TrackerNode()
+    if node.autostart and not node.start():
+        node.get_logger().fatal(f"refusing to start: {node.last_error}")
+        node.destroy_node()
         rclpy.try_shutdown()
         return 2
     executor = SingleThreadedExecutor()
@@ -323,8 +459,9 @@ def main(args: list[str] | None = None) -> int:
 
 def spin_guarded(executor: Executor, node: TrackerNode) -> None:
     """``executor.spin()``, except that a callback or service that raises (a malformed request rclpy
-    itself cannot parse, say) is logged and counted on /diagnostics instead of ending the node."""
-    while executor.context.ok():
+    itself cannot parse, say) is logged and counted on /diagnostics instead of ending the node.
+    Returns when the context shuts down or the node reaches the finalized state (``shutdown``)."""
+    while executor.context.ok() and node.state != "finalized":
         try:
             executor.spin_once(timeout_sec=0.5)
         except (KeyboardInterrupt, ExternalShutdownException):

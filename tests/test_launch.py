@@ -19,7 +19,7 @@ SHARE = REPO / "install" / "masa_ros" / "share" / "masa_ros"
 
 def _node_call() -> ast.Call:
     calls = [n for n in ast.walk(ast.parse(LAUNCH.read_text())) if isinstance(n, ast.Call)]
-    nodes = [c for c in calls if getattr(c.func, "id", None) == "Node"]
+    nodes = [c for c in calls if getattr(c.func, "id", None) == "LifecycleNode"]
     assert len(nodes) == 1
     return nodes[0]
 
@@ -56,7 +56,14 @@ def test_launch_names_the_installed_package_executable_and_files():
 def test_launch_arguments_and_overrides_are_node_parameters():
     tree = ast.parse(LAUNCH.read_text())
     args = next(n for n in ast.walk(tree) if isinstance(n, ast.Assign) and n.targets[0].id == "ARGUMENTS")
-    assert {k.value for k in args.value.keys} == {"image_topic", "params_file", "device", "variant", "backend"}
+    assert {k.value for k in args.value.keys} == {
+        "image_topic",
+        "params_file",
+        "device",
+        "variant",
+        "backend",
+        "autostart",
+    }
     overrides = _keyword(_node_call(), "parameters").elts[1]
     assert {k.value for k in overrides.keys} <= _declared_parameters()
     remap = _keyword(_node_call(), "remappings").elts[0].elts[0]
@@ -68,3 +75,16 @@ def test_every_key_in_the_shipped_params_file_is_a_declared_parameter():
     assert set(data) == {"masa_tracker"}
     keys = _flatten(data["masa_tracker"]["ros__parameters"])
     assert keys <= _declared_parameters(), keys - _declared_parameters()
+
+
+def test_with_autostart_false_the_launch_file_configures_then_activates():
+    tree = ast.parse(LAUNCH.read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    transitions = [_keyword(c, "transition_id").attr for c in calls if getattr(c.func, "id", None) == "ChangeState"]
+    assert transitions == ["TRANSITION_CONFIGURE", "TRANSITION_ACTIVATE"]
+    handler = next(c for c in calls if getattr(c.func, "id", None) == "OnStateTransition")
+    goal = (ast.literal_eval(_keyword(handler, "start_state")), ast.literal_eval(_keyword(handler, "goal_state")))
+    assert goal == ("configuring", "inactive")  # not after a deactivate
+    conditions = [c for c in calls if getattr(c.func, "id", None) == "UnlessCondition"]
+    assert len(conditions) == 1 and ast.literal_eval(conditions[0].args[0].args[0]) == "autostart"
+    assert ast.literal_eval(_keyword(_node_call(), "parameters").elts[1].values[-1].args[0]) == "autostart"
