@@ -9,6 +9,7 @@ scripts/setup.sh installs it, and CI must run this.
 from __future__ import annotations
 
 import socket
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,6 +166,9 @@ def _bad_weights(tmp_path: Path, kind: str, good: Path) -> Path:
         path.write_bytes(np.random.default_rng(0).bytes(4096))
     elif kind == "truncated":
         path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif kind == "zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("readme.txt", "a zip archive, not a torch.save one")
     elif kind == "state_dict":
         torch.save({"weight": torch.zeros(3)}, path)
     elif kind == "onnx":
@@ -179,9 +183,10 @@ def _bad_weights(tmp_path: Path, kind: str, good: Path) -> Path:
         ("missing", "not found"),
         ("directory", "is not a file"),
         ("empty", "is empty"),
-        ("corrupt", "cannot be loaded as an Ultralytics checkpoint"),
-        ("truncated", "cannot be loaded as an Ultralytics checkpoint"),
-        ("state_dict", "cannot be loaded as an Ultralytics checkpoint"),
+        ("corrupt", "is not a PyTorch checkpoint"),
+        ("truncated", "is not a PyTorch checkpoint"),
+        ("zip", "cannot be loaded as an Ultralytics checkpoint: the zip archive is not one that torch.save wrote"),
+        ("state_dict", "cannot be loaded as an Ultralytics checkpoint: it holds no Ultralytics model"),
         ("onnx", r"expected an Ultralytics PyTorch checkpoint \(\.pt\)"),
     ],
 )
@@ -196,7 +201,7 @@ def test_pickled_code_is_refused_not_run(tmp_path: Path) -> None:
     marker = tmp_path / "payload_ran"
     path = tmp_path / "evil.pt"
     torch.save({"model": _Payload(marker)}, path)
-    with pytest.raises(YoloWeightsError, match="cannot be loaded"):
+    with pytest.raises(YoloWeightsError, match="references code or types outside"):
         yolo(path)
     assert not marker.exists()
     torch.load(path, weights_only=False)  # the file does run code when fully unpickled
@@ -228,3 +233,25 @@ def test_pipeline_tracks_with_the_yolo_detector(weights: Path, small_model, tud_
         for track in result.tracks:
             assert track.label_name in NAMES
             assert 0 <= track.box[0] < track.box[2] <= 640 and 0 <= track.box[1] < track.box[3] <= 480
+
+
+@pytest.mark.parametrize("good", [True, False])
+def test_masa_track_with_yolo_weights(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture, good: bool) -> None:
+    from masa_core.cli.track import main as track_main
+    from tests.paths import TUD_CAMPUS_VIDEO
+
+    path = weights if good else tmp_path / "corrupt.pt"
+    if not good:
+        path.write_bytes(np.random.default_rng(1).bytes(1000))
+    config = tmp_path / "yolo.yaml"
+    config.write_text(f"detector:\n  kind: yolo\n  weights: {path}\n  score_thr: 0.75\n")
+    results = tmp_path / "results.txt"
+    argv = [str(TUD_CAMPUS_VIDEO), "--config", str(config), "--max-frames", "2", "--output", str(results)]
+    code = track_main([*argv, "--no-video", "--quiet", "--device", "cpu", "--input-size", "128"])
+    err = capsys.readouterr().err
+    if good:
+        assert code == 0 and results.read_text().count("\n") > 0
+    else:
+        lines = [line for line in err.splitlines() if line.startswith("masa-track:")]
+        assert code == 2 and "Traceback" not in err and len(lines) == 1 and "is not a PyTorch checkpoint" in lines[0]
+        assert not results.exists()

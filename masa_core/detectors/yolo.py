@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,6 +63,10 @@ def check_weights_file(weights: str | Path) -> Path:
         raise YoloWeightsError(f"YOLO weights {weights}: expected an Ultralytics PyTorch checkpoint (.pt)")
     if path.stat().st_size == 0:
         raise YoloWeightsError(f"YOLO weights {weights} is empty")
+    if not zipfile.is_zipfile(path):  # torch.save has written zip archives since torch 1.6
+        raise YoloWeightsError(
+            f"YOLO weights {weights} is not a PyTorch checkpoint (no zip archive: damaged, truncated or another file)"
+        )
     # Absolute: ultralytics re-downloads a corrupt file given by a bare official name (yolo11n.pt).
     return path.resolve()
 
@@ -106,6 +111,21 @@ def restricted_loading(tasks: Any) -> Iterator[None]:
         yield
 
 
+def load_failure(weights: str | Path, err: Exception) -> YoloWeightsError:
+    """One line for ultralytics' reason that ``weights`` did not load (its text names its own models)."""
+    text = str(err).strip()
+    if "references types outside" in text:  # a dict without a model, or a global off the allow-list
+        reason = (
+            "it holds no Ultralytics model, or its pickle references code or types outside the model "
+            "classes that a restricted (weights_only) load allows"
+        )
+    elif isinstance(err, RuntimeError) and ("inline_container" in text or "PytorchStreamReader" in text):
+        reason = "the zip archive is not one that torch.save wrote (damaged, or another kind of archive)"
+    else:
+        reason = text.splitlines()[0].removeprefix("ERROR ❌️").strip() if text else type(err).__name__
+    return YoloWeightsError(f"YOLO weights {weights} cannot be loaded as an Ultralytics checkpoint: {reason}")
+
+
 def load_yolo(weights: str | Path) -> Any:
     """An ``ultralytics.YOLO`` box model from the checkpoint ``weights``, loaded the restricted way."""
     YOLO, tasks = import_ultralytics()
@@ -114,10 +134,7 @@ def load_yolo(weights: str | Path) -> Any:
         try:
             model = YOLO(str(path))
         except Exception as err:  # any failure to read a user's file is that file's fault: say so in one line
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise YoloWeightsError(
-                f"YOLO weights {weights} cannot be loaded as an Ultralytics checkpoint: {reason}"
-            ) from err
+            raise load_failure(weights, err) from err
     if model.task not in BOX_TASKS:
         raise YoloWeightsError(
             f"YOLO weights {weights} hold a {model.task!r} model; the detector needs one of {', '.join(BOX_TASKS)}"
