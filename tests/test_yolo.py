@@ -21,7 +21,7 @@ from torchvision.ops import box_iou
 
 from masa_core.config import load_config
 from masa_core.detectors import Detections, DetectorConfig, build_detector_from_config
-from masa_core.detectors.yolo import OFFLINE_ENV, UltralyticsYOLO, YoloWeightsError
+from masa_core.detectors.yolo import OFFLINE_ENV, UltralyticsYOLO, YoloWeightsError, import_ultralytics
 from masa_core.errors import MasaError
 from masa_core.pipeline import Pipeline
 from tests.yolo_tiny import NAMES, class_names, write_tiny_yolo
@@ -29,10 +29,12 @@ from tests.yolo_tiny import NAMES, class_names, write_tiny_yolo
 
 @pytest.fixture(scope="module", autouse=True)
 def ultralytics_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Ultralytics writes its settings.json on import: into a temporary folder, not ~/.config."""
+    """Ultralytics writes its settings.json on import: into a temporary folder, not ~/.config. It is
+    imported as the plug-in imports it (offline), whichever test here runs first."""
     folder = tmp_path_factory.mktemp("ultralytics_config")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("YOLO_CONFIG_DIR", str(folder))
+        import_ultralytics()
         yield folder
 
 
@@ -206,6 +208,12 @@ def test_pickled_code_is_refused_not_run(tmp_path: Path) -> None:
     assert not marker.exists()
     torch.load(path, weights_only=False)  # the file does run code when fully unpickled
     assert marker.exists()
+
+
+def test_a_segmentation_model_gives_its_boxes(tmp_path: Path, tud_frames: list[np.ndarray]) -> None:
+    det = yolo(write_tiny_yolo(tmp_path / "seg.pt", tud_frames[:2], yaml="yolo11n-seg.yaml"), score_thr=0.75)
+    out = det(tud_frames[2])
+    assert det._model.task == "segment" and len(out) > 0 and (out.boxes[:, 2] > out.boxes[:, 0]).all()
 
 
 def test_a_model_without_boxes_and_an_unknown_class_are_refused(tmp_path: Path, weights: Path) -> None:

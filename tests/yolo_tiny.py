@@ -31,8 +31,10 @@ def write_tiny_yolo(
     ``frames``: RGB uint8 frames of one size that its batch norms are fitted to.
     """
     import torch
-    from ultralytics import YOLO
 
+    from masa_core.detectors.yolo import import_ultralytics
+
+    YOLO, _ = import_ultralytics()  # offline, as the plug-in imports it
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = YOLO(yaml)

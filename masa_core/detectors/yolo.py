@@ -1,9 +1,10 @@
 """Optional plug-in: an Ultralytics YOLO detection model from a ``.pt`` checkpoint the user provides.
 
-Needs ``pip install ultralytics`` (AGPL-3.0; not a dependency of this package, imported on
-construction). The checkpoint is loaded in ultralytics' restricted mode (``torch.load`` with
-``weights_only=True`` and an allow-list of its own model classes, the switch its
-``ULTRALYTICS_SAFE_LOAD=1`` turns on), never as a full pickle; see docs/detectors.md.
+Needs ``pip install --no-deps ultralytics==8.4.190`` (AGPL-3.0; not a dependency of this package,
+imported on construction; scripts/setup.sh installs it). The checkpoint is loaded in ultralytics'
+restricted mode (``torch.load`` with ``weights_only=True`` and an allow-list of its own model
+classes, the switch its ``ULTRALYTICS_SAFE_LOAD=1`` turns on), never as a full pickle; see
+docs/detectors.md.
 """
 
 from __future__ import annotations
