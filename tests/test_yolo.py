@@ -8,7 +8,10 @@ scripts/setup.sh installs it, and CI must run this.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,7 +84,7 @@ def test_runs_real_ultralytics_on_a_tud_frame(weights: Path, tud_frames: list[np
     assert (out.boxes[:, 2] > out.boxes[:, 0]).all() and (out.boxes[:, 3] > out.boxes[:, 1]).all()
     assert ((out.scores >= 0.3) & (out.scores <= 1)).all()
     assert ((out.labels >= 0) & (out.labels < len(det.class_names))).all() and len(set(out.labels)) > 1
-    assert Path(SETTINGS.file).is_relative_to(Path(__import__("os").environ["YOLO_CONFIG_DIR"]))
+    assert Path(SETTINGS.file).is_relative_to(Path(os.environ["YOLO_CONFIG_DIR"]))
 
 
 @pytest.mark.parametrize("yaml", ["yolo11n.yaml", "yolov8n.yaml"])
@@ -144,6 +147,23 @@ def test_loading_is_restricted_and_offline(weights: Path, monkeypatch: pytest.Mo
     assert tasks.SAFE_LOAD is False  # the restricted switch was on for our load only
     assert ONLINE is False  # YOLO_OFFLINE: no DNS probe at import, no telemetry or update check
     assert OFFLINE_ENV == {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
+
+
+def test_importing_ultralytics_leaves_the_process_settings_alone(tmp_path: Path) -> None:
+    """In a fresh process: OpenCV's threads, numpy's printing and OMP_NUM_THREADS stay as they were."""
+    code = (
+        "import os, cv2, numpy as np\n"
+        "before = cv2.getNumThreads(), np.get_printoptions()\n"
+        "from masa_core.detectors.yolo import import_ultralytics\n"
+        "import_ultralytics()\n"
+        "import ultralytics.utils as u\n"
+        "assert (cv2.getNumThreads(), np.get_printoptions()) == before\n"
+        "assert 'OMP_NUM_THREADS' not in os.environ and u.ONLINE is False and os.environ['YOLO_OFFLINE'] == '1'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "YOLO_OFFLINE")}
+    env["YOLO_CONFIG_DIR"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 class _Payload:

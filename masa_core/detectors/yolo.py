@@ -82,10 +82,16 @@ def resolve_device(device: str) -> str:
 
 
 def import_ultralytics() -> tuple[type, Any]:
-    """``ultralytics.YOLO`` and ``ultralytics.nn.tasks``, imported offline and without side effects here."""
+    """``ultralytics.YOLO`` and ``ultralytics.nn.tasks``, imported offline.
+
+    Its import sets ``OMP_NUM_THREADS=1`` (when unset), ``cv2.setNumThreads(0)`` and numpy's print
+    options for the whole process; those are put back.
+    """
+    import cv2
+
     for name, value in OFFLINE_ENV.items():
         os.environ.setdefault(name, value)
-    omp = os.environ.get("OMP_NUM_THREADS")
+    omp, cv_threads, np_print = os.environ.get("OMP_NUM_THREADS"), cv2.getNumThreads(), np.get_printoptions()
     try:
         import ultralytics.nn.tasks as tasks
         from ultralytics import YOLO
@@ -93,8 +99,10 @@ def import_ultralytics() -> tuple[type, Any]:
         message = f"the 'yolo' detector needs the ultralytics package: {INSTALL_HINT} ({err})"
         raise MissingPackageError(message) from err
     finally:
-        if omp is None:  # ultralytics sets OMP_NUM_THREADS=1 (for its training) when unset: undo it
+        if omp is None:
             os.environ.pop("OMP_NUM_THREADS", None)
+        cv2.setNumThreads(cv_threads)
+        np.set_printoptions(**np_print)
     if not hasattr(tasks, "SAFE_LOAD"):
         raise MissingPackageError(f"this ultralytics has no restricted (weights_only) loading: {INSTALL_HINT}")
     return YOLO, tasks
