@@ -24,7 +24,7 @@ from torchvision.ops import box_iou
 
 from masa_core.config import load_config
 from masa_core.detectors import Detections, DetectorConfig, build_detector_from_config
-from masa_core.detectors.yolo import OFFLINE_ENV, UltralyticsYOLO, YoloWeightsError, import_ultralytics
+from masa_core.detectors.yolo import UltralyticsYOLO, YoloWeightsError, import_ultralytics
 from masa_core.errors import MasaError
 from masa_core.pipeline import Pipeline
 from tests.yolo_tiny import NAMES, class_names, write_tiny_yolo
@@ -132,7 +132,7 @@ def test_threshold_nms_and_class_filter(weights: Path, tud_frames: list[np.ndarr
 
 def test_loading_is_restricted_and_offline(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import ultralytics.nn.tasks as tasks
-    from ultralytics.utils import ONLINE
+    from ultralytics.utils import AUTOINSTALL, ONLINE
 
     calls: list[dict] = []
     real_load = tasks.torch_load
@@ -146,7 +146,7 @@ def test_loading_is_restricted_and_offline(weights: Path, monkeypatch: pytest.Mo
     assert calls == [{"map_location": "cpu", "weights_only": True}]  # one load, weights_only
     assert tasks.SAFE_LOAD is False  # the restricted switch was on for our load only
     assert ONLINE is False  # YOLO_OFFLINE: no DNS probe at import, no telemetry or update check
-    assert OFFLINE_ENV == {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
+    assert AUTOINSTALL is False  # YOLO_AUTOINSTALL=false: no pip install of a module a file names
 
 
 def test_importing_ultralytics_leaves_the_process_settings_alone(tmp_path: Path) -> None:
