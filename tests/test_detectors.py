@@ -257,7 +257,7 @@ def test_build_default_from_config() -> None:
 
 def test_yolo_missing_library_is_clear(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ultralytics", None)  # as if not installed
-    with pytest.raises(ImportError, match="pip install ultralytics"):
+    with pytest.raises(ImportError, match="pip install --no-deps ultralytics=="):
         build_detector_from_config(DetectorConfig(kind="yolo", weights="yolo11n.pt"))
 
 
