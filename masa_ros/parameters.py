@@ -51,6 +51,14 @@ NODE_PARAMETERS = (
         "image topics of several cameras, '<camera>/image' or '<camera>/image/compressed'; each publishes "
         "'<camera>/tracks' ([] = one camera on 'image')",
     ),
+    NodeParameter(
+        "batch_window",
+        0.01,
+        "cameras: seconds the other cameras' images may take to arrive once one is ready; those that do "
+        "go through the model together",
+        (0.0, 1.0),
+        live=True,
+    ),
     NodeParameter("compressed", False, "subscribe sensor_msgs/CompressedImage on 'image/compressed' instead"),
     NodeParameter("process_all_frames", False, "queue every image instead of keeping only the newest (replays)"),
     NodeParameter("queue_size", 64, "images held when process_all_frames is true", (1, 10000)),

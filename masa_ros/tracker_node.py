@@ -361,20 +361,36 @@ class TrackerNode(LifecycleNode):
     # --- worker thread --------------------------------------------------------------------
     def _next_batch(self) -> list[_Item] | None:
         """The next image of every camera that has one ready (with its detections when given), or
-        None when stopping."""
+        None when stopping. Once one is ready, the other cameras' images have ``batch_window`` seconds
+        to come, so that images that arrive close together go through the model together."""
         with self._wake:
+            batch: list[_Item] = []
+            deadline = 0.0
             while not self._stop:
-                batch, waiting = [], False
-                for camera in self.cameras:
-                    item = self._take(camera)
-                    waiting = waiting or (item is None and bool(camera.pending))
-                    if item is not None:
-                        camera.health.in_progress = 1
-                        batch.append(item)
-                if batch:
+                waiting = self._gather(batch)
+                now = time.perf_counter()
+                if batch and not deadline:
+                    deadline = now + (self.settings["batch_window"] if len(self.cameras) > 1 else 0.0)
+                if batch and (len(batch) == len(self.cameras) or now >= deadline):
                     return batch
-                self._wake.wait(timeout=0.01 if waiting else 0.1)
+                idle = 0.01 if waiting else 0.1
+                self._wake.wait(timeout=min(deadline - now, idle) if batch else idle)
         return None
+
+    def _gather(self, batch: list[_Item]) -> bool:
+        """Add the next image of each camera that has none in ``batch`` yet (caller holds _wake);
+        True when an image waits for its detections."""
+        waiting = False
+        present = {id(item.camera) for item in batch}
+        for camera in self.cameras:
+            if id(camera) in present:
+                continue
+            item = self._take(camera)
+            if item is not None:
+                camera.health.in_progress = 1
+                batch.append(item)
+            waiting = waiting or (item is None and bool(camera.pending))
+        return waiting
 
     def _take(self, camera: Camera) -> _Item | None:
         """The camera's next image, once its detections are here when given (caller holds _wake)."""
