@@ -8,7 +8,8 @@ The cameras are triggered together (a synchronised rig): frame i goes to every c
 once every camera's tracks for it came back. Throughput: frames tracked per second, all cameras
 together. Latency: per camera, from publishing the image to receiving its tracks (median). Memory: PSS
 (``/proc/<pid>/smaps_rollup``: shared pages split between the processes that share them) summed over
-the node processes, after the run. Model: the CPU default (``model.*`` auto: masa_mnv2_lite, 512 px,
+the node processes, after the run. ``--max-batch`` sets the node's ``max_batch`` (most images per
+backbone and adapter call). Model: the CPU default (``model.*`` auto: masa_mnv2_lite, 512 px,
 OpenVINO) unless told otherwise.
 """
 
@@ -171,12 +172,15 @@ def main() -> int:
     p.add_argument("--input-size", type=int, default=0, help="model.input_size (0 = the variant's, 512)")
     p.add_argument("--backend", default="auto", help="model.backend (auto = openvino on the CPU)")
     p.add_argument("--device", default="auto", help="model.device")
+    p.add_argument("--max-batch", type=int, help="the node's max_batch (default: the node's, 2)")
     args = p.parse_args()
-    if args.frames < 1 or min(args.cameras) < 1:
-        print("bench_cameras: --frames and --cameras must be positive", file=sys.stderr)
+    if args.frames < 1 or min(args.cameras) < 1 or (args.max_batch is not None and args.max_batch < 1):
+        print("bench_cameras: --frames, --cameras and --max-batch must be positive", file=sys.stderr)
         return 2
     frames = load(args.frames)
     model = {"model.input_size": args.input_size, "model.backend": args.backend, "model.device": args.device}
+    if args.max_batch is not None:
+        model["max_batch"] = args.max_batch
     logs = Path(tempfile.mkdtemp(prefix="bench_cameras_"))
     rclpy.init()
     peer = rclpy.create_node("bench_cameras_peer")
@@ -195,7 +199,8 @@ def main() -> int:
 def report(rows: dict[tuple[int, bool], dict[str, float]], args: argparse.Namespace) -> None:
     print(
         f"{args.frames} TUD-Campus frames (640x480 rgb8) per camera, GT boxes given, cameras triggered together; "
-        f"model.input_size {args.input_size}, model.backend {args.backend}, model.device {args.device}\n"
+        f"model.input_size {args.input_size}, model.backend {args.backend}, model.device {args.device}, "
+        f"max_batch {args.max_batch or 'default'}\n"
     )
     print(
         "| cameras | setup | frames/s (all cameras) | latency ms (mean of cameras' medians) | worst camera ms "

@@ -59,6 +59,14 @@ NODE_PARAMETERS = (
         (0.0, 1.0),
         live=True,
     ),
+    NodeParameter(
+        "max_batch",
+        2,
+        "cameras: most images in one backbone and adapter call (each batch size is compiled once and held "
+        "in memory; larger batches pay on a GPU, hardly on the CPU)",
+        (1, 64),
+        live=True,
+    ),
     NodeParameter("compressed", False, "subscribe sensor_msgs/CompressedImage on 'image/compressed' instead"),
     NodeParameter("process_all_frames", False, "queue every image instead of keeping only the newest (replays)"),
     NodeParameter("queue_size", 64, "images held when process_all_frames is true", (1, 10000)),

@@ -447,6 +447,12 @@ class TrackerNode(LifecycleNode):
             if frame is not None:
                 items.append(item)
                 frames.append(frame)
+        size = self.settings["max_batch"]
+        for start in range(0, len(items), size):
+            self._track_and_publish(items[start : start + size], frames[start : start + size])
+
+    def _track_and_publish(self, items: list[_Item], frames: list[Any]) -> None:
+        """Track the decoded frames (of different cameras) together and publish each camera's tracks."""
         results = self._track_together(items, frames) if len(items) > 1 else None
         if results is None:
             for item, frame in zip(items, frames, strict=True):
