@@ -18,8 +18,9 @@ vision_msgs is installed).
 Several cameras (the ``cameras`` parameter, see :mod:`masa_ros.cameras`): one model, one
 ``Pipeline`` per camera (its own tracker, IDs and counters), each camera's topics in its namespace.
 The worker takes the pending image of every camera (the newest, or the next in order with
-``process_all_frames``) and runs those together through ``Pipeline.process_streams``: one backbone and
-adapter call for the images that arrived close together.
+``process_all_frames``), giving the others ``batch_window`` seconds to arrive once one is ready, and runs
+those together through ``Pipeline.process_streams``: one backbone and adapter call for at most
+``max_batch`` images that arrived close together.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from masa_core import ConfigError, Detections, FrameError, Pipeline
+from masa_core import ConfigError, Detections, Detector, FrameError, Pipeline
 from masa_core.detectors.factory import MASA_HEAD
 from masa_core.errors import MasaError
 from masa_core.models.backends import describe
@@ -213,19 +214,14 @@ class TrackerNode(LifecycleNode):
         topics = camera_topics(settings["cameras"], settings["compressed"])
         self.settings = settings
         first = Pipeline(config)
-        if not settings["given_detections"]:
-            self._build_detector(first)
+        detector = None if settings["given_detections"] else self._build_detector(first)  # shared by all
+        pipelines = [first] + [
+            Pipeline(config, model=first.model, detector=detector, segmenter=first.segmenter) for _ in topics[1:]
+        ]
         depth = settings["queue_size"] if settings["process_all_frames"] else 1
         self.cameras = [
-            Camera(
-                t,
-                first
-                if i == 0
-                else Pipeline(config, model=first.model, detector=first._detector, segmenter=first.segmenter),
-                deque(maxlen=depth),
-                StampBuffer(settings["detections_buffer"]),
-            )
-            for i, t in enumerate(topics)
+            Camera(t, p, deque(maxlen=depth), StampBuffer(settings["detections_buffer"]))
+            for t, p in zip(topics, pipelines, strict=True)
         ]
         self._create_topics()
         self._stop = False
@@ -295,14 +291,14 @@ class TrackerNode(LifecycleNode):
             self._quiet_failures = False
 
     @staticmethod
-    def _build_detector(pipeline: Pipeline) -> None:
+    def _build_detector(pipeline: Pipeline) -> Detector | None:
         """Build the configured detector now, so a missing detections file or weights file fails
-        configure instead of failing every frame."""
+        configure instead of failing every frame; None for the model's own head (``masa_head``)."""
         kind = pipeline.config.detector.kind
         if kind == MASA_HEAD:
-            return
+            return None
         try:
-            pipeline.detector  # noqa: B018 - built on first access
+            return pipeline.detector
         except (OSError, ValueError, TypeError) as e:
             raise ConfigError(f"cannot build detector.kind {kind!r}: {e}") from e
 

@@ -12,7 +12,7 @@ import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from masa_core import ConfigError
@@ -25,9 +25,10 @@ from tests.ros_harness import EXECUTABLE, node_command, spin_until, start_node, 
 
 FRAMES = 8
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-# camera A: TUD-Campus with its ground-truth boxes; camera B: the same frames mirrored, so its tracks differ
-STREAMS = {"cam_a/image": False, "cam_b/image": True}
-SOLO = {"cam_a/image": "solo_a", "cam_b/image": "solo_b"}  # the single-camera node of each stream
+# camera A: TUD-Campus with its ground-truth boxes; camera B: the same frames mirrored (so its tracks
+# differ), as JPEG
+STREAMS = {"cam_a/image": False, "cam_b/image/compressed": True}
+SOLO = {"cam_a/image": "solo_a", "cam_b/image/compressed": "solo_b"}  # the single-camera node of each stream
 ros_only = pytest.mark.skipif(not EXECUTABLE.exists(), reason="run scripts/setup.sh: the ROS package is not built")
 
 
@@ -67,6 +68,38 @@ def test_bad_cameras_parameter_fails_configure_naming_it(value, reason):
     assert out.returncode == 2 and reason in out.stdout + out.stderr
 
 
+@pytest.fixture(scope="module")
+def ros():
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+@ros_only
+def test_cameras_share_the_nodes_own_detector(ros, tmp_path):
+    """Without given boxes: the one detector the cameras share finds people in each camera's image."""
+    cameras = "[left/image,right/image]"
+    proc = start_node({"cameras": cameras, "detector.classes": "[Person]"}, tmp_path / "node.log")
+    peer = rclpy.create_node("masa_cameras_detector_peer")
+    try:
+        pubs = [peer.create_publisher(Image, f"{side}/image", RELIABLE) for side in ("left", "right")]
+        got: dict[str, list[TrackedObjectArray]] = {"left": [], "right": []}
+        for side, msgs in got.items():
+            peer.create_subscription(TrackedObjectArray, f"{side}/tracks", msgs.append, 10)
+        assert spin_until(peer, lambda: all(p.get_subscription_count() for p in pubs), 120)
+        rgb = load_streams()["cam_a/image"][0][0]
+        for pub, image in zip(pubs, (rgb, np.ascontiguousarray(rgb[:, ::-1])), strict=True):
+            pub.publish(rgb_to_image(image, Header(stamp=Time(sec=7), frame_id="cam")))
+        assert spin_until(peer, lambda: all(got.values()), 120), {k: len(v) for k, v in got.items()}
+        left, right = got["left"][0], got["right"][0]
+        assert len(left.objects) >= 3 and all(o.label == "Person" for o in (*left.objects, *right.objects))
+        # the mirrored image gives the mirrored boxes, give or take the detector's own asymmetry
+        assert abs(len(left.objects) - len(right.objects)) <= 1
+    finally:
+        stop_node(proc)
+        peer.destroy_node()
+
+
 def load_streams() -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """FRAMES (frame, boxes) of each stream: TUD-Campus with its boxes, and mirrored."""
     gt = read_mot(TUD_CAMPUS_GT, gt_filter=True)
@@ -89,8 +122,10 @@ def load_streams() -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
 class Camera:
     """The peer's side of one camera stream: image and detections publishers, the tracks received."""
 
-    def __init__(self, peer, prefix: str) -> None:
-        self.images = peer.create_publisher(Image, f"{prefix}/image", RELIABLE)
+    def __init__(self, peer, prefix: str, compressed: bool) -> None:
+        self.compressed = compressed
+        kind, leaf = (CompressedImage, "image/compressed") if compressed else (Image, "image")
+        self.images = peer.create_publisher(kind, f"{prefix}/{leaf}", RELIABLE)
         self.detections = peer.create_publisher(DetectionArray, f"{prefix}/detections_in", RELIABLE)
         self.tracks: list[TrackedObjectArray] = []
         peer.create_subscription(TrackedObjectArray, f"{prefix}/tracks", self.tracks.append, 50)
@@ -102,19 +137,25 @@ class Camera:
         header = Header(stamp=Time(sec=100 + index), frame_id="cam")
         dets = [Detection(box=[float(v) for v in b], score=1.0, class_id=-1, label="") for b in boxes]
         self.detections.publish(DetectionArray(header=header, detections=dets))
-        self.images.publish(rgb_to_image(rgb, header))
+        if self.compressed:
+            data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+            self.images.publish(CompressedImage(header=header, format="jpeg", data=data))
+        else:
+            self.images.publish(rgb_to_image(rgb, header))
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory):
-    rclpy.init()
+def nodes(ros, tmp_path_factory):
     logs = tmp_path_factory.mktemp("nodes")
     common = {"given_detections": True, "process_all_frames": True, "diagnostics_period": 0.2}
     procs = [start_node({**common, "cameras": f"[{','.join(STREAMS)}]"}, logs / "multi.log")]
-    procs += [start_node(common, logs / f"{ns}.log", name=f"masa_{ns}", namespace=f"/{ns}") for ns in SOLO.values()]
+    procs += [
+        start_node({**common, "compressed": topic.endswith("compressed")}, logs / f"{ns}.log", f"masa_{ns}", f"/{ns}")
+        for topic, ns in SOLO.items()
+    ]
     peer = rclpy.create_node("masa_cameras_peer")
-    multi = {topic: Camera(peer, topic.rpartition("/")[0]) for topic in STREAMS}
-    solo = {topic: Camera(peer, f"/{ns}") for topic, ns in SOLO.items()}
+    multi = {topic: Camera(peer, topic.split("/")[0], topic.endswith("compressed")) for topic in STREAMS}
+    solo = {topic: Camera(peer, f"/{ns}", topic.endswith("compressed")) for topic, ns in SOLO.items()}
     diagnostics: list[DiagnosticArray] = []
     peer.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 50)
     cams = [*multi.values(), *solo.values()]
@@ -123,7 +164,6 @@ def nodes(tmp_path_factory):
     for proc in procs:
         stop_node(proc)
     peer.destroy_node()
-    rclpy.shutdown()
 
 
 def summary(msg: TrackedObjectArray) -> list[tuple]:
@@ -149,9 +189,8 @@ def test_two_cameras_in_one_node_track_as_two_single_camera_nodes(nodes):
             np.testing.assert_allclose([o.score for o in a.objects], [o.score for o in b.objects], atol=1e-4)
         assert len({o.id for m in got for o in m.objects}) >= 5
     # each camera its own ID space: both start from the same first ID
-    assert min(o.id for o in multi["cam_a/image"].tracks[0].objects) == min(
-        o.id for o in multi["cam_b/image"].tracks[0].objects
-    )
+    first_a, first_b = (min(o.id for o in c.tracks[0].objects) for c in multi.values())
+    assert first_a == first_b
     assert all(p.poll() is None for p in procs)
 
 
