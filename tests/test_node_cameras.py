@@ -11,6 +11,8 @@ import pytest
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -20,8 +22,9 @@ from masa_core.formats.mot import read_mot
 from masa_ros.cameras import CameraTopics, camera_topics
 from masa_ros.image_conversion import rgb_to_image
 from masa_ros.msg import Detection, DetectionArray, TrackedObjectArray
+from masa_ros.tracker_node import TrackerNode
 from tests.paths import TUD_CAMPUS_GT, TUD_CAMPUS_VIDEO
-from tests.ros_harness import EXECUTABLE, node_command, spin_until, start_node, stop_node
+from tests.ros_harness import EXECUTABLE, TEST_PARAMETERS, node_command, spin_until, start_node, stop_node
 
 FRAMES = 8
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -66,6 +69,37 @@ def test_bad_camera_lists_are_refused_with_the_reason(entries, reason):
 def test_bad_cameras_parameter_fails_configure_naming_it(value, reason):
     out = subprocess.run(node_command({"cameras": value}), capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and reason in out.stdout + out.stderr
+
+
+@ros_only
+def test_lifecycle_and_runtime_parameters_cover_every_camera(ros):
+    """In process: a bad list fails configure and the node stays unconfigured; fixed, configure builds
+    one pipeline per camera on one model; tracker.* changes reach every camera; deactivate drops every
+    camera's queue; cleanup frees them all."""
+    overrides = [
+        Parameter(k, value=v)
+        for k, v in {**TEST_PARAMETERS, "autostart": False, "given_detections": True, "detections_wait": 30.0}.items()
+    ]
+    overrides.append(Parameter("cameras", Parameter.Type.STRING_ARRAY, ["a/image", "a/image"]))
+    node = TrackerNode(parameter_overrides=overrides)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE and "listed twice" in node.last_error
+        assert node.state == "unconfigured" and node.cameras == []
+        node.set_parameters([Parameter("cameras", Parameter.Type.STRING_ARRAY, ["a/image", "b/image/compressed"])])
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        first, second = (c.pipeline for c in node.cameras)
+        assert first.model is second.model and first.tracker is not second.tracker
+        assert node.set_parameters([Parameter("tracker.match_score_thr", value=0.61)])[0].successful
+        assert {c.pipeline.config.tracker.match_score_thr for c in node.cameras} == {0.61}
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        for camera in node.cameras:  # images that wait for their detections (detections_wait 30 s)
+            node._on_image(camera, rgb_to_image(np.zeros((8, 8, 3), np.uint8), Header(stamp=Time(sec=1))))
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert [(len(c.pending), c.health.dropped_inactive) for c in node.cameras] == [(0, 1), (0, 1)]
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert node.cameras == [] and node.pipeline is None
+    finally:
+        node.destroy_node()
 
 
 @pytest.fixture(scope="module")
