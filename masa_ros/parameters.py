@@ -45,6 +45,28 @@ class NodeParameter:
 NODE_PARAMETERS = (
     NodeParameter("autostart", True, "configure and activate at start (false: a lifecycle manager drives it)"),
     NodeParameter("config_file", "", "masa_core YAML config laid under these parameters ('' = built-in)"),
+    NodeParameter(
+        "cameras",
+        [],
+        "image topics of several cameras, '<camera>/image' or '<camera>/image/compressed'; each publishes "
+        "'<camera>/tracks' ([] = one camera on 'image')",
+    ),
+    NodeParameter(
+        "batch_window",
+        0.01,
+        "cameras: seconds the other cameras' images may take to arrive once one is ready; those that do "
+        "go through the model together",
+        (0.0, 1.0),
+        live=True,
+    ),
+    NodeParameter(
+        "max_batch",
+        2,
+        "cameras: most images in one backbone and adapter call (each batch size is compiled once and held "
+        "in memory; larger batches pay on a GPU, hardly on the CPU)",
+        (1, 64),
+        live=True,
+    ),
     NodeParameter("compressed", False, "subscribe sensor_msgs/CompressedImage on 'image/compressed' instead"),
     NodeParameter("process_all_frames", False, "queue every image instead of keeping only the newest (replays)"),
     NodeParameter("queue_size", 64, "images held when process_all_frames is true", (1, 10000)),
@@ -187,7 +209,10 @@ def declare_all(node: Node) -> PipelineConfig:
     """
     for p in NODE_PARAMETERS:
         descriptor = _descriptor(p.name, p.description, p.bounds, p.name in STARTUP_ONLY, p.default)
-        node.declare_parameter(p.name, p.default, descriptor)
+        if p.default == []:
+            _declare_empty_list(node, p.name, descriptor)
+        else:
+            node.declare_parameter(p.name, p.default, descriptor)
     base = load_config(node.get_parameter("config_file").value or None)
     for name, default in flat_config(base).items():
         description, bounds = PIPELINE_DOCS.get(name, ("", None))
@@ -221,7 +246,7 @@ def _value(node: Node, name: str) -> Any:
 
 def node_settings(node: Node) -> dict[str, Any]:
     """Current values of the node parameters."""
-    return {p.name: node.get_parameter(p.name).value for p in NODE_PARAMETERS}
+    return {p.name: _value(node, p.name) for p in NODE_PARAMETERS}
 
 
 def split_changes(params: list[Parameter]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
