@@ -4,7 +4,7 @@ annotated MP4.
     masa-track INPUT [--detections MOTFILE] [--output RESULTS.txt] [--video OUT.mp4] [--config FILE]
                [--masks] [--variant masa_r50 --checkpoint masa_r50.pth] [--backend torch] [--batch N]
 
-With no options on a CPU it runs ``masa_mnv2_lite`` at 512 px through OpenVINO (the real-time
+With no options on a CPU it runs ``masa_mnv2_lite`` at 512 px through OpenVINO (the fast
 settings, docs/benchmarks.md); ``--config config/masa_reference.yaml`` runs the most accurate CPU
 settings instead (``masa_mnv2`` at 1024 px in torch, about 13 s per frame). ``--batch N`` reads N
 frames at a time and runs the backbone and adapter once on all of them (``Pipeline.process_batch``;

@@ -141,7 +141,7 @@ INPUT_MULTIPLE: dict[str, int] = dict.fromkeys(MNV2_ADAPTERS, 32)
 UNTRAINED = "untrained"
 
 # ``variant: auto``: MobileSAM's adapter where a GPU runs it or masks are wanted, the lite MobileNetV2
-# adapter on the CPU otherwise: the one that runs in real time there (docs/model_zoo.md, docs/benchmarks.md).
+# adapter on the CPU otherwise: the fastest of ours there (docs/model_zoo.md, docs/benchmarks.md).
 AUTO, CUDA_VARIANT, CPU_VARIANT = "auto", "masa_mobilesam", "masa_mnv2_lite"
 
 # ``input_size: 0``: the SAM backbones' 1024 (MASA's official size too), 512 for the MobileNetV2 variants.
