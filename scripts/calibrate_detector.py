@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from masa_core.detectors.factory import DetectorConfig, build_detector_from_config  # noqa: E402
 from masa_core.eval.detection_metrics import FrameTruth, match_sequences, pool, pr_curve, read_truth  # noqa: E402
+from masa_core.eval.report import save_figure  # noqa: E402
 from masa_core.formats.mot import MotRows  # noqa: E402
 from masa_core.inputs import clean_detections  # noqa: E402
 from masa_core.video_io import FrameSource  # noqa: E402
@@ -85,8 +86,7 @@ def main() -> None:
     ax.set_title("MediaPipe SSD, Person, TUD-Campus + TUD-Stadtmitte pooled")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
+    save_figure(fig, args.out, dpi=110)
     print(f"wrote {args.out}")
 
 

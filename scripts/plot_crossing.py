@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from masa_core.eval.report import save_figure  # noqa: E402
 from masa_core.tracking import MasaSortTracker, TrackerConfig, kalman  # noqa: E402
 from tests.synthetic_scenes import SCENES  # noqa: E402
 
@@ -71,8 +72,7 @@ def main() -> None:
         bottom.plot(t, m, color=COLOURS[i % len(COLOURS)], label=f"id {i}")
     bottom.set(xlabel="time (s)", ylabel="match score", ylim=(0, 1.05))
     bottom.legend(loc="lower left")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
+    save_figure(fig, args.out, dpi=110)
     print(f"wrote {args.out}")
 
 

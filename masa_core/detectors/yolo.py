@@ -21,6 +21,7 @@ from unittest import mock
 import numpy as np
 
 from masa_core.detectors.base import Detections
+from masa_core.device import resolve_device as torch_device
 from masa_core.errors import MasaError, MissingPackageError
 
 # --no-deps: its metadata wants opencv-python beside our headless OpenCV (requirements-nodeps.txt).
@@ -73,12 +74,10 @@ def check_weights_file(weights: str | Path) -> Path:
 
 
 def resolve_device(device: str) -> str:
-    """``auto``: the first CUDA GPU when torch sees one, else the CPU; other names pass through."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+    """:func:`masa_core.device.resolve_device` (``auto``: the GPU when torch sees one), in the
+    ``cpu`` / ``cuda:N`` spelling Ultralytics takes."""
+    dev = torch_device(device)
+    return f"cuda:{dev.index or 0}" if dev.type == "cuda" else dev.type
 
 
 def import_ultralytics() -> tuple[type, Any]:

@@ -14,7 +14,6 @@ previous message's (a bag played again) deletes everything (DELETEALL) and start
 
 from __future__ import annotations
 
-import colorsys
 import dataclasses
 import math
 import sys
@@ -32,6 +31,7 @@ from rclpy.node import Node
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from masa_core.visualize import id_colour as track_colour
 from masa_ros.msg import TrackedObject, TrackedObjectArray
 from masa_ros.track_messages import stamp_ns
 
@@ -119,8 +119,8 @@ def marker_id(track_id: int) -> int:
 
 
 def id_colour(track_id: int, alpha: float) -> ColorRGBA:
-    """A stable, well-spread colour per id (golden-ratio hues)."""
-    r, g, b = colorsys.hsv_to_rgb((int(track_id) * 0.618033988749895) % 1.0, 0.85, 0.95)
+    """The id's colour in the debug image and the annotated video (:func:`masa_core.visualize.id_colour`)."""
+    r, g, b = (c / 255.0 for c in track_colour(int(track_id)))
     return ColorRGBA(r=r, g=g, b=b, a=alpha)
 
 
