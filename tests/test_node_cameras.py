@@ -248,3 +248,53 @@ def test_each_camera_reports_its_own_counters_on_diagnostics(nodes):
         assert values["dropped (stale)"] == "0" and values["latency ms (mean of last 100)"] != "n/a"
     # the frames were sent together: some of the two cameras' frames went through the model together
     assert sum(int(v["images batched with other cameras"]) for v in statuses().values()) >= 2
+
+
+@ros_only
+def test_a_bad_image_or_box_on_one_camera_loses_nothing_on_the_other(ros, tmp_path):
+    """Frames sent together: camera B's malformed image is dropped and counted, its NaN box dropped
+    from its frame; camera A's frames, sent beside them, are all tracked; the node lives on."""
+    common = {"given_detections": True, "process_all_frames": True, "diagnostics_period": 0.2}
+    proc = start_node({**common, "cameras": "[cam_a/image,cam_b/image]"}, tmp_path / "node.log")
+    peer = rclpy.create_node("masa_cameras_bad_input_peer")
+    try:
+        cam_a, cam_b = Camera(peer, "cam_a", False), Camera(peer, "cam_b", False)
+        diagnostics: list[DiagnosticArray] = []
+        peer.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 50)
+        assert spin_until(peer, lambda: cam_a.connected() and cam_b.connected(), 120), "the node never subscribed"
+        pairs = load_streams()["cam_a/image"]
+        nan_boxes = np.vstack([pairs[1][1], [[np.nan, 10.0, 50.0, 90.0]]])
+        for i, (rgb, boxes) in enumerate(pairs[:3]):
+            cam_a.send(i, rgb, boxes)
+            if i == 0:  # rgb8 that claims 640x480 but carries 10 bytes
+                header = Header(stamp=Time(sec=100), frame_id="cam")
+                cam_b.detections.publish(DetectionArray(header=header, detections=[]))
+                cam_b.images.publish(
+                    Image(header=header, height=480, width=640, encoding="rgb8", step=1920, data=b"x" * 10)
+                )
+            else:
+                cam_b.send(i, rgb, nan_boxes if i == 1 else boxes)
+        assert spin_until(peer, lambda: len(cam_a.tracks) == 3 and len(cam_b.tracks) == 2, 120), (
+            len(cam_a.tracks),
+            len(cam_b.tracks),
+        )
+        assert [m.header.stamp.sec for m in cam_a.tracks] == [100, 101, 102]
+        assert [m.header.stamp.sec for m in cam_b.tracks] == [101, 102]
+        assert all(len(m.objects) == len(pairs[i][1]) for i, m in enumerate(cam_a.tracks))
+        boxes_b = [o.box for m in cam_b.tracks for o in m.objects]
+        assert boxes_b and np.isfinite(boxes_b).all()  # the NaN box was dropped, not tracked
+
+        def invalid() -> dict[str, str]:
+            return {
+                s.name: next(kv.value for kv in s.values if kv.key == "dropped (invalid image)")
+                for msg in diagnostics
+                for s in msg.status
+                if s.name.startswith("masa_tracker: tracking")
+            }
+
+        want = {"masa_tracker: tracking cam_a": "0", "masa_tracker: tracking cam_b": "1"}
+        assert spin_until(peer, lambda: invalid() == want, 20), invalid()
+        assert proc.poll() is None
+    finally:
+        stop_node(proc)
+        peer.destroy_node()
