@@ -115,6 +115,8 @@ PIPELINE_DOCS: dict[str, tuple[str, tuple[float, float] | None]] = {
         None,
     ),
     "model.cache_dir": ("folder of converted models ('' = ~/.cache/masa_core)", None),
+    "model.int8": ("quantize the adapter and track head to INT8 (openvino backend; needs model.calibration_dir)", None),
+    "model.calibration_dir": ("model.int8: folder of at least 4 images like the camera's", None),
     "detector.kind": ("mediapipe_ssd | hog | yolo | grounding_dino | masa_head (given: use given_detections)", None),
     "detector.score_thr": ("detection score threshold of every class (unset = detector defaults)", (0.0, 1.0)),
     "detector.nms_iou_thr": ("detector NMS IoU (unset = detector default)", (0.0, 1.0)),

@@ -220,11 +220,12 @@ class _Traceable(nn.Module):
 class OpenVINORuntime:
     """Converts a part with ``ov.convert_model`` (torchvision's deformable convolution, which maps to
     OpenVINO's), caches it and compiles it for the CPU in fp32, tuned for latency, with torch's number
-    of threads."""
+    of threads. With a ``calibration`` (:class:`masa_core.models.quantize.Calibration`) the parts it
+    names are quantized to INT8 by NNCF after conversion, on its inputs, and cached as such."""
 
-    name, device, precision, dynamic = OPENVINO, "cpu", "fp32", True
+    name, device, dynamic = OPENVINO, "cpu", True
 
-    def __init__(self, variant: str, input_size: int, cache_dir: Path) -> None:
+    def __init__(self, variant: str, input_size: int, cache_dir: Path, calibration: Any = None) -> None:
         import openvino as ov
 
         self.ov = ov
@@ -233,6 +234,8 @@ class OpenVINORuntime:
         self.input_size = input_size
         self.cache = IRCache(cache_dir)
         self.version = ov.get_version()
+        self.calibration = calibration
+        self.precision = "fp32" if calibration is None else f"fp32, int8 {' + '.join(calibration.parts)}"
 
     def compile(self, name: str, module: _Traceable, tensors: list[Tensor], weights: str) -> Runner:
         dynamic = module.spec.dynamic
@@ -248,9 +251,17 @@ class OpenVINORuntime:
             "torch": torch.__version__,
             "device": "CPU",
         }
+        int8 = self.calibration is not None and name in self.calibration.parts
+        if int8:
+            key["int8"] = {"nncf": _nncf().__version__, "calibration_sha256": self.calibration.digest}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        stem = f"{self.variant}-{self.input_size}-{name}-{digest}"
-        model = self.cache.get_or_build(stem, key, lambda: self._convert(module, tensors, shapes))
+        stem = f"{self.variant}-{self.input_size}-{name}{'-int8' if int8 else ''}-{digest}"
+
+        def build() -> Any:
+            model = self._convert(module, tensors, shapes)
+            return self._quantize(name, model, 1 if dynamic else len(tensors[0])) if int8 else model
+
+        model = self.cache.get_or_build(stem, key, build)
         # As many threads as torch has (torch.set_num_threads is the one knob for both).
         config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
         config["INFERENCE_NUM_THREADS"] = torch.get_num_threads()
@@ -265,6 +276,15 @@ class OpenVINORuntime:
 
         return run
 
+    def _quantize(self, name: str, model: Any, batch: int) -> Any:
+        """``model`` (part ``name``, converted for a batch of ``batch``) quantized to INT8 on the
+        calibration inputs (NNCF's defaults for a CNN on the CPU: the ``PERFORMANCE`` preset)."""
+        nncf = _nncf()
+        data = self.calibration.inputs(name, batch)
+        LOG.info("masa_core: quantizing the %s to INT8 on %d calibration inputs (once, then cached)", name, len(data))
+        preset = nncf.QuantizationPreset.PERFORMANCE
+        return nncf.quantize(model, nncf.Dataset(data), preset=preset, subset_size=len(data))
+
     def _convert(self, module: _Traceable, tensors: list[Tensor], shapes: list[list[int]]) -> Any:
         with torch.inference_mode(False), torch.no_grad(), torchvision_kernel(), warnings.catch_warnings():
             # Shapes are fixed per conversion, so the tracer's "treated as a constant" warnings do not apply.
@@ -276,6 +296,15 @@ class OpenVINORuntime:
             if not module.spec.dynamic:
                 return self.ov.convert_model(traced, example_input=example)
             return self.ov.convert_model(traced, example_input=example, input=[self.ov.PartialShape(s) for s in shapes])
+
+
+def _nncf() -> Any:
+    """The nncf package, or :class:`BackendError` naming what to install."""
+    if not installed("nncf"):
+        raise BackendError("model.int8 needs the nncf package: pip install nncf")
+    import nncf
+
+    return nncf
 
 
 class TensorRTRuntime:
@@ -373,15 +402,21 @@ def _wrap(model: Any, parts: list[tuple[Part, nn.Module]]) -> None:
             part.forward = ConvertedPart(spec, part, runtime)
 
 
-def accelerate(model: Any, backend: str, cache_dir: str = "") -> Any:
+def accelerate(model: Any, backend: str, cache_dir: str = "", calibration: Any = None) -> Any:
     """``model`` (a :class:`~masa_core.models.masa_model.MasaModel` in eval mode) with its parts
-    (:func:`_parts`) run by ``backend`` (``auto`` resolved on the model's device); returns the same object."""
+    (:func:`_parts`) run by ``backend`` (``auto`` resolved on the model's device); returns the same
+    object. ``calibration``: quantize the parts it names to INT8 (OpenVINO only, see
+    :mod:`masa_core.models.quantize`)."""
     name = resolve_backend(backend, model.device)
+    if calibration is not None and name != OPENVINO:
+        raise BackendError(f"model.int8 runs on the openvino backend (the CPU), not {name}")
+    if calibration is not None:
+        _nncf()  # missing: said now, not as a fallback at the first conversion
     precision = "fp16" if model.dtype == torch.float16 else "fp32"
     runtime: OpenVINORuntime | TensorRTRuntime | None = None
     if name == OPENVINO:
         runtime = OpenVINORuntime(
-            model.variant, model.input_size, Path(cache_dir) if cache_dir else default_cache_dir()
+            model.variant, model.input_size, Path(cache_dir) if cache_dir else default_cache_dir(), calibration
         )
     elif name == TENSORRT:
         runtime = TensorRTRuntime(model.dtype)

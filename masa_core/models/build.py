@@ -10,11 +10,12 @@ import torch
 
 from masa_core.assets import asset_path, bundled_weights
 from masa_core.device import resolve_device, resolve_dtype
-from masa_core.models.backends import accelerate, resolve_backend
+from masa_core.models.backends import OPENVINO, accelerate, resolve_backend
 from masa_core.models.checkpoint import CheckpointError, load_adapter
 from masa_core.models.deform_fusion import DeformFusion
 from masa_core.models.masa_model import MasaAdapter, MasaModel
 from masa_core.models.mobilenetv2_backbone import MobileNetV2Backbone
+from masa_core.models.quantize import Calibration
 from masa_core.models.simple_fpn import FPN
 from masa_core.models.tinyvit_backbone import TinyViTBackbone
 from masa_core.models.zoo import OFFICIAL_VARIANTS, PREPROCESSING, build_masa_r50, build_masa_sam, load_zoo_weights
@@ -44,6 +45,9 @@ class ModelConfig:
     backend: what runs the backbone and adapter (:mod:`masa_core.models.backends`): auto (OpenVINO on
     the CPU, TensorRT on CUDA where installed, else torch) | torch | openvino | tensorrt.
     cache_dir: where converted models are kept ('' = ``~/.cache/masa_core``).
+    int8: quantize the adapter and track head to INT8 (OpenVINO on the CPU, NNCF), calibrated on the
+    images of ``calibration_dir`` (at least 4, frames like the camera's); once per model and
+    calibration set, then cached (:mod:`masa_core.models.quantize`). Off by default.
     """
 
     variant: str = "auto"
@@ -56,6 +60,8 @@ class ModelConfig:
     strict: bool = True
     backend: str = "auto"
     cache_dir: str = ""
+    int8: bool = False
+    calibration_dir: str = ""
 
     def validate(self) -> None:
         if self.variant != AUTO and self.variant not in VARIANTS:
@@ -67,9 +73,13 @@ class ModelConfig:
                 + (f" for variant {self.variant}" if multiple != 64 else "")
             )
         try:
-            resolve_backend(self.backend, resolve_device(self.device))
+            backend = resolve_backend(self.backend, resolve_device(self.device))
         except ValueError as e:
             raise ValueError(f"model.{e}") from e
+        if self.int8 and backend != OPENVINO:
+            raise ValueError(f"model.int8 runs on the openvino backend (the CPU); here the backend is {backend}")
+        if self.int8 and not self.calibration_dir:
+            raise ValueError("model.int8 needs model.calibration_dir: a folder of images like the camera's")
 
 
 def build_masa_mobilesam(cfg: ModelConfig) -> MasaModel:
@@ -197,5 +207,8 @@ def resolve_input_size(cfg: ModelConfig) -> int:
 
 
 def build_runtime_model(cfg: ModelConfig, needs_sam: bool = False) -> MasaModel:
-    """:func:`build_model` with its backbone and adapter run by ``cfg.backend`` (inference only)."""
-    return accelerate(build_model(cfg, needs_sam), cfg.backend, cfg.cache_dir)
+    """:func:`build_model` with its backbone and adapter run by ``cfg.backend`` (inference only), the
+    adapter and track head in INT8 with ``cfg.int8``."""
+    model = build_model(cfg, needs_sam)
+    calibration = Calibration(model, cfg.calibration_dir) if cfg.int8 else None
+    return accelerate(model, cfg.backend, cfg.cache_dir, calibration)
