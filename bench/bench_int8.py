@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -29,6 +28,7 @@ sys.path.insert(0, str(REPO))
 from masa_core import Pipeline, load_config  # noqa: E402
 from masa_core.errors import MasaError  # noqa: E402
 from masa_core.formats.mot import read_mot  # noqa: E402
+from masa_core.video_io import FrameSource  # noqa: E402
 from tests.paths import TUD_CAMPUS_GT, TUD_CAMPUS_VIDEO  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def main() -> int:
     except MasaError as e:
         print(f"bench_int8: {e}", file=sys.stderr)
         return 2
-    frames = read_frames(args.warmup + args.frames)
+    frames = list(FrameSource(TUD_CAMPUS_VIDEO, args.warmup + args.frames))
     print(f"cosine of the embeddings (fp32, int8) on ground-truth boxes: {cosine(pipes, frames)}")
     times: dict[str, list[float]] = {name: [] for name in pipes}
     for i, frame in enumerate(frames):
@@ -70,13 +70,6 @@ def main() -> int:
     ratio = statistics.median(times["fp32"]) / statistics.median(times["int8"])
     print(f"speed int8 / fp32: {ratio:.2f}x ({args.frames} frames, default detector, {args.threads} threads)")
     return 0
-
-
-def read_frames(count: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(TUD_CAMPUS_VIDEO))
-    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(count)]
-    cap.release()
-    return frames
 
 
 @torch.inference_mode()

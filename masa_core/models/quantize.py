@@ -20,9 +20,9 @@ import torch
 
 from masa_core.errors import MasaError
 from masa_core.models.backends import ConvertedPart
+from masa_core.video_io import IMAGE_SUFFIXES
 
 INT8_PARTS = ("adapter", "track_head")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 MIN_IMAGES = 4
 MAX_IMAGES = 64
 BOX_FRACTIONS = (0.1, 0.2, 0.4)  # box sides, as fractions of the image's shorter side
